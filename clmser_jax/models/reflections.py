@@ -1,0 +1,81 @@
+"""Perception by reflections (Sec. 4.1, Eq. 3-5): the CLmser forward pass as pure functions.
+
+Neurons `H_i` (i = 1..d) receive a bottom-up signal `Y_i = W_i H_{i-1}` and a top-down signal
+`U_i = W_{i+1}^T H_{i+1}`. One *reflection* is a bottom-up pass (Eq. 4: `U` held at its
+previous value) followed by a top-down pass (Eq. 5: `Y` held at its previous value). The first
+bottom-up pass starts from `U = 0` (Eq. 3), so a scan over `r` reflections whose carry is `U`,
+initialised to zeros, implements Eq. 3-5 exactly. The reconstruction is `U_0 = W_1^T H_1`.
+
+`dpn` (duality in paired neurons) decides whether a neuron sums both signals,
+`H_i = f(Y_i + U_i)`, which is the skip link encoder->decoder (top-down pass) and the feedback
+link decoder->encoder (bottom-up pass); without it the encoder neuron is `f(Y_i)` and the
+decoder neuron `f(U_i)`, an autoencoder. `dcw` lives outside this file: the caller passes the
+same kernels as `encoder` and `decoder`, or two sets.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from clmser_jax import ops
+
+Activation = Callable[[jax.Array], jax.Array]
+
+
+def layer_sizes(size: Sequence[int], kernel_size: int, strides: Sequence[int]):
+  """Spatial `(H, W)` of `H_0 = x, H_1, ..., H_d` for an input of spatial `size`."""
+  sizes = [tuple(size)]
+  for s in strides:
+    sizes.append(tuple(ops.output_size(n, kernel_size, s) for n in sizes[-1]))
+  return sizes
+
+
+def bottom_up_pass(x, encoder, strides, u, f: Activation, dpn: bool):
+  """Eq. 3-4: `Y_i = W_i H_{i-1}`, `H_i = f(Y_i + U_i)` for i = 1..d, bottom to top.
+
+  `u` holds `U_1..U_{d-1}` from the previous top-down pass (zeros before the first one,
+  Eq. 3); the top layer has no top-down input. Returns `(Y_1..Y_d, H_1..H_d)`.
+  """
+  h, ys, hs = x, [], []
+  for i, (w, s) in enumerate(zip(encoder, strides)):
+    y = ops.bottom_up(h, w, s)
+    h = f(y + u[i]) if dpn and i < len(u) else f(y)
+    ys.append(y)
+    hs.append(h)
+  return ys, hs
+
+
+def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool):
+  """Eq. 5: `U_i = W_{i+1}^T H_{i+1}`, `H_i = f(Y_i + U_i)` for i = d-1..1, top to bottom.
+
+  Starts from the top neuron `H_d` of the bottom-up pass. Returns `(U_1..U_{d-1}, U_0)`:
+  the new top-down signals and the reconstruction before the output activation.
+  """
+  h, us = hs[-1], []
+  for i in reversed(range(len(decoder))):
+    u = ops.top_down(h, decoder[i], strides[i], sizes[i])
+    if i == 0:
+      return us[::-1], u
+    h = f(ys[i - 1] + u) if dpn else f(u)
+    us.append(u)
+
+
+def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int):
+  """Eq. 3-5: `reflections` alternating bottom-up and top-down passes, as one `lax.scan`.
+
+  Returns `U_0`, the top-down signal to the input layer after the last reflection.
+  """
+  kernel_size = encoder[0].shape[0]
+  sizes = layer_sizes(x.shape[1:3], kernel_size, strides)
+  u0 = [jnp.zeros((x.shape[0], *sizes[i], w.shape[3]), x.dtype)
+        for i, w in enumerate(encoder[:-1], start=1)]
+
+  def one_reflection(carry, _):
+    ys, hs = bottom_up_pass(x, encoder, strides, carry[0], f, dpn)
+    return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn), None
+
+  out0 = jnp.zeros((*x.shape[:3], decoder[0].shape[2]), x.dtype)
+  (_, out), _ = jax.lax.scan(one_reflection, (u0, out0), length=reflections)
+  return out

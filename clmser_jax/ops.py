@@ -1,0 +1,84 @@
+"""The shared-kernel pair of DCW: bottom-up `W x` and top-down `W^T y` on one kernel.
+
+A layer of CLmser owns one kernel `W_i` (HWIO, shape `(k, k, c_{i-1}, c_i)`). The encoder
+applies it as a strided convolution, `Y_i = W_i H_{i-1}` (Eq. 3-4); the decoder applies its
+exact adjoint, `U_{i-1} = W_i^T H_i` (Eq. 5), through `lax.conv_transpose(...,
+transpose_kernel=True)` on the *same* array. Padding is PyTorch-style `(k - 1) // 2` on each
+side, and the top-down output is sized to the bottom-up input, so `W^T` is the adjoint of `W`
+for every stride and every (even or odd) size: `<W x, y> == <x, W^T y>`.
+
+`top_down` carries a custom VJP whose input and weight gradients are forward convolutions:
+XLA:CPU's autodiff of a strided `conv_transpose` weight gradient is several times slower.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def conv_padding(kernel_size: int) -> int:
+  """Symmetric zero padding of every layer: `(k - 1) // 2` (3x3 kernels pad by 1)."""
+  return (kernel_size - 1) // 2
+
+
+def output_size(size: int, kernel_size: int, stride: int) -> int:
+  """Spatial size of `W x` for an input of `size` pixels."""
+  return (size + 2 * conv_padding(kernel_size) - kernel_size) // stride + 1
+
+
+def bottom_up(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+  """`Y = W x`: strided convolution of NHWC `x` with HWIO kernel `w` (Eq. 3-4)."""
+  p = conv_padding(w.shape[0])
+  return lax.conv_general_dilated(
+      x, w, (stride, stride), ((p, p), (p, p)), dimension_numbers=_DIMS)
+
+
+def _transpose_padding(size: int, out: int, kernel_size: int, stride: int):
+  """Padding of the dilated `y` that makes `conv_transpose` the exact adjoint."""
+  p = conv_padding(kernel_size)
+  lo = kernel_size - 1 - p
+  # Rows of `x` that the strided conv never read get a zero gradient: pad them back.
+  extra = size - ((out - 1) * stride - 2 * p + kernel_size)
+  return (lo, lo + extra)
+
+
+def _top_down(y, w, stride, size):
+  k = w.shape[0]
+  pads = [_transpose_padding(n, o, k, stride) for n, o in zip(size, y.shape[1:3])]
+  return lax.conv_transpose(
+      y, w, (stride, stride), pads, dimension_numbers=_DIMS, transpose_kernel=True)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def top_down(y: jax.Array, w: jax.Array, stride: int, size: Sequence[int]) -> jax.Array:
+  """`U = W^T y`: the exact adjoint of `bottom_up(., w, stride)` (Eq. 5).
+
+  Args:
+    y: NHWC signal of the upper layer.
+    w: the layer's HWIO kernel, the same array `bottom_up` uses (DCW).
+    stride: the layer's stride.
+    size: `(H, W)` of the lower layer, i.e. of the `x` in `y = W x`.
+  """
+  return _top_down(y, w, stride, tuple(size))
+
+
+def _top_down_fwd(y, w, stride, size):
+  return _top_down(y, w, stride, tuple(size)), (y, w)
+
+
+def _top_down_bwd(stride, size, res, g):
+  # U = W^T y is linear in y and in w. Since <g, W^T y> = <W g, y>:
+  #   d/dy = W g                      (a forward conv)
+  #   d/dw = weight gradient of (w -> W g) at cotangent y   (a forward conv's VJP)
+  y, w = res
+  wg, vjp_w = jax.vjp(lambda k: bottom_up(g, k, stride), w)
+  return wg, vjp_w(y)[0]
+
+
+top_down.defvjp(_top_down_fwd, _top_down_bwd)

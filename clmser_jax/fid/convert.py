@@ -11,6 +11,7 @@ once, here only.
 from __future__ import annotations
 
 import argparse
+import pathlib
 
 import numpy as np
 
@@ -51,10 +52,13 @@ def convert_state_dict(state_dict) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser = argparse.ArgumentParser(prog="python -m clmser_jax.fid.convert",
+                                   description=__doc__.split("\n")[0])
   parser.add_argument("--pth", required=True, help=f"pytorch-fid's {weights.PTH_NAME}")
   parser.add_argument("--out", required=True, help="the .npz to write")
   args = parser.parse_args(argv)
+  if not pathlib.Path(args.pth).is_file():
+    parser.error(f"no file {args.pth}: download it from {weights.PTH_URL}")
   import torch  # only the conversion needs PyTorch
   state_dict = torch.load(args.pth, map_location="cpu", weights_only=True)
   weights.save_variables(args.out, convert_state_dict(state_dict))

@@ -85,6 +85,11 @@ def test_sample_space_frechet_agrees_with_frechet_distance():
                              sample_space_frechet(x1, x2), rtol=1e-8)
 
 
+def test_images_outside_unit_range_are_rejected(converted):
+  with pytest.raises(ValueError, match=r"\[0, 1\], got \[0.0, 255.0\]"):
+    fid.pool3_features(255.0 * (IMAGES > 0.5), converted)
+
+
 def test_missing_weights_file_says_how_to_make_it(tmp_path):
   with pytest.raises(FileNotFoundError, match="no Inception weights at .*w.npz") as error:
     weights.load_variables(tmp_path / "w.npz")

@@ -20,6 +20,8 @@ def pool3_features(images, variables, batch_size: int = 50) -> np.ndarray:
   network serves every batch.
   """
   images = np.asarray(images, np.float32)
+  if images.min() < 0.0 or images.max() > 1.0:
+    raise ValueError(f"FID images must lie in [0, 1], got [{images.min()}, {images.max()}]")
   features = []
   for start in range(0, len(images), batch_size):
     batch = images[start:start + batch_size]

@@ -8,7 +8,7 @@ import pytest
 
 from clmser_jax import tasks, train
 from clmser_jax.config import ConfigError, task_config, validate
-from tests.test_train import tiny_config
+from test_train import tiny_config
 
 
 def _batch():

@@ -1,7 +1,9 @@
 """The authors' pretrained PyTorch weights (CMACH508/CLmser) as a checkpoint of our official
 network: `python -m clmser_jax.convert_official --pth CLmser-celebahq.pth --variant clmser
 --out DIR`, then `python -m clmser_jax.main --config=configs/official_celeba.py:clmser
---workdir=DIR` resumes (fine-tunes) from it, and evaluation loads it like any checkpoint.
+--workdir=DIR` resumes (fine-tunes) from it, and evaluation loads it like any checkpoint. The
+checkpoint holds the optimizer state of the config it was written for: pass the converter the
+same `--config` (and overrides) as the run.
 
 Their `Generator` (`model/*.py`) names its tensors by block. `DownBlocks.{i}` holds the encoder
 kernel of layer `i + 1` (`conv2d.weight`, OIHW `(c_{i+1}, c_i, k, k)`) and its BatchNorm (`bn.*`,
@@ -27,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
+from ml_collections import config_flags
 
 from clmser_jax import checkpoint
 from clmser_jax.config import OFFICIAL, ConfigError, validate
@@ -36,6 +39,7 @@ from clmser_jax.train import make_optimizer, state_from_variables
 BN_PARAMS = {"weight": "scale", "bias": "bias"}
 BN_STATS = {"running_mean": "mean", "running_var": "var"}
 IGNORED_SUFFIX = ".bn.num_batches_tracked"  # PyTorch's counter; unused with momentum 0.1
+DEFAULT_CONFIG = "configs/official_celeba.py"
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
@@ -218,14 +222,18 @@ _VARIANT = flags.DEFINE_enum("variant", None, list(VARIANTS), "Which network it 
                              required=True)
 _OUT = flags.DEFINE_string("out", None, "Workdir to create; the checkpoint goes to "
                            "OUT/checkpoints/0.", required=True)
-_CONFIG = flags.DEFINE_string("config", "configs/official_celeba.py",
-                              "Config file whose get_config(variant) gives the run.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "The run to resume from the checkpoint (its model and optimizer shape the "
+    f"train state); default {DEFAULT_CONFIG}:VARIANT. Fields can be overridden as for main.")
 
 
 def main(argv):
   del argv
   try:
-    convert(_PTH.value, _VARIANT.value, _OUT.value, load_config(_CONFIG.value, _VARIANT.value))
+    config = _CONFIG.value
+    if config is None:
+      config = load_config(DEFAULT_CONFIG, _VARIANT.value)
+    convert(_PTH.value, _VARIANT.value, _OUT.value, config)
   except (ConversionError, ConfigError, FileExistsError) as error:
     sys.exit(f"convert_official: {error}")
 

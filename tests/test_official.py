@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from clmser_jax import convert_official, train
+from clmser_jax import checkpoint, convert_official, train
 from clmser_jax.config import ConfigError, model_config
 from clmser_jax.models import build_model
 from configs.official_celeba import get_config
@@ -277,10 +277,12 @@ def _tiny_official_run(variant, steps):
   return config
 
 
-def test_converted_checkpoint_resumes_training(tmp_path):
-  _torch()
+def test_converted_checkpoint_serves_inference_and_resumes_training(tmp_path):
+  torch = _torch()
   config = _tiny_official_run("clmser", steps=2)
   generator = official_generator("clmser", config.model.channels, config.model.strides, seed=8)
+  x = np.random.default_rng(10).uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+  randomise_batch_norms(generator, _nchw(x[::-1].copy()), seed=11)
   pth, out = tmp_path / "clmser.pth", str(tmp_path / "run")
   save_like_their_trainer(generator, pth)
   convert_official.convert(str(pth), "clmser", out, config)
@@ -288,11 +290,21 @@ def test_converted_checkpoint_resumes_training(tmp_path):
   with pytest.raises(FileExistsError, match="already holds checkpoints"):
     convert_official.convert(str(pth), "clmser", out, config)
 
+  # Inference: restore like train_and_evaluate does, evaluate like eval_step does.
+  model = build_model(config.model)
+  fresh = train.create_train_state(jax.random.key(0), model,
+                                   train.make_optimizer(config.optimizer), (1, 16, 16, 3))
+  restored, step = checkpoint.restore_latest(checkpoint.manager(out), fresh)
+  assert step == 0
+  ours = restored.apply_fn(train.model_variables(restored, restored.params), x)
+  with torch.no_grad():
+    np.testing.assert_allclose(ours, _nhwc(generator.eval()(_nchw(x))), atol=1e-5)
+
   converted = convert_official.to_variables(
       convert_official.state_dict_arrays(generator.state_dict()), "clmser", config.model)
   state = train.train_and_evaluate(config, out)
   assert int(state.step) == 2
-  # Two Adam steps of lr 1e-3 from the converted weights, not from a fresh init.
+  # Two AMSGrad steps of lr 1e-3 from the converted weights, not from a fresh init.
   for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(converted["params"])):
     assert np.max(np.abs(np.asarray(a) - np.asarray(b))) <= 2.1e-3
   assert jax.tree.structure(state.batch_stats) == jax.tree.structure(converted["batch_stats"])
@@ -314,3 +326,17 @@ def test_command_line_reports_a_bad_key_in_one_line(tmp_path):
   assert last.startswith("convert_official: state dict does not match the official 7-layer")
   assert "missing keys ['DownBlocks.0.bn.weight']" in last
   assert not os.path.exists(tmp_path / "out")
+
+
+def test_command_line_converts_with_config_overrides(tmp_path):
+  torch = _torch()
+  generator = official_generator("cae", TINY["channels"], TINY["strides"], seed=12)
+  torch.save(generator.state_dict(), tmp_path / "cae.pth")
+  overrides = [f"--config.model.{k}={v}" for k, v in TINY.items()]
+  result = subprocess.run(
+      [sys.executable, "-m", "clmser_jax.convert_official", f"--pth={tmp_path / 'cae.pth'}",
+       "--variant=cae", f"--out={tmp_path / 'out'}", "--config=configs/official_celeba.py:cae",
+       *overrides],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert os.listdir(tmp_path / "out" / "checkpoints") == ["0"]

@@ -74,7 +74,7 @@ def load_pth(path: str) -> dict:
 
 
 def state_dict_arrays(checkpoint_dict: Mapping) -> dict[str, np.ndarray]:
-  """The model tensors as float32 numpy arrays: `checkpoint['state_dict']` of their trainer,
+  """The model tensors as numpy arrays: `checkpoint['state_dict']` of their trainer,
   or a bare state dict; a `module.` prefix (`nn.DataParallel`) is dropped."""
   state_dict = checkpoint_dict.get("state_dict", checkpoint_dict)
   if state_dict and all(k.startswith("module.") for k in state_dict):

@@ -193,13 +193,20 @@ def randomise_batch_norms(generator, x, seed):
       bn.running_var.mul_(rand(bn.running_var, 0.7, 1.4))
 
 
-def save_like_their_trainer(generator, path, legacy=True):
-  """Their trainer's checkpoint dict; 0.4-era PyTorch wrote the legacy (non-zip) format and
-  pickled its config object, here a `pathlib` path standing in for it."""
+class ConfigParser:
+  """Stands in for their `parse_config.ConfigParser`, which their trainer pickles."""
+
+  def __init__(self):
+    self._config = {"optimizer": {"type": "Adam", "args": {"lr": 0.001, "amsgrad": True}}}
+    self._save_dir = pathlib.PurePosixPath("saved/models/CLmser")
+
+
+def save_like_their_trainer(generator, path):
+  """Their trainer's checkpoint dict, in the legacy (non-zip) format of 0.4-era PyTorch."""
   torch = _torch()
   torch.save({"arch": "Generator", "epoch": 50, "state_dict": generator.state_dict(),
-              "monitor_best": 0.01, "config": pathlib.PurePosixPath("saved/models/CLmser")},
-             path, _use_new_zipfile_serialization=not legacy)
+              "monitor_best": 0.01, "config": ConfigParser()},
+             path, _use_new_zipfile_serialization=False)
 
 
 def _nchw(x):

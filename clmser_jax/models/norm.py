@@ -6,7 +6,8 @@ Training mode normalises with the batch mean and the *biased* batch variance ove
 running variance from the *unbiased* batch variance `n / (n - 1) * var` (flax's
 `nn.BatchNorm` uses the biased one); evaluation mode normalises with the running averages.
 `eps = 1e-5`. Parameters `scale`, `bias` (PyTorch `weight`, `bias`); batch statistics `mean`,
-`var` (`running_mean`, `running_var`).
+`var` (`running_mean`, `running_var`). With the batch sharded over devices, `jit` computes the
+statistics of the global batch (synchronised BatchNorm); the official runs used one GPU.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import ml_collections
 from clmser_jax import masks
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
+from clmser_jax.models.reflections import FUSIONS
 
 # Table 2: depth d = len(channels); kernel 3; ReLU; one reflection.
 ARCHITECTURES = {
@@ -20,35 +21,49 @@ ARCHITECTURES = {
 }
 ARCHITECTURES["places2"] = ARCHITECTURES["celeba"]
 
-OPTIMIZERS = ("adam", "sgd")
+# The authors' official network (CMACH508/CLmser `model/*.py`, CelebA channels and strides):
+# conv -> BatchNorm -> ReLU blocks, skips averaged after the activation, Tanh output, Xavier.
+OFFICIAL = dict(norm="batch", fusion="post_mean", output_activation="tanh",
+                kernel_init="xavier")
+
+OPTIMIZERS = ("adam", "amsgrad", "sgd")
 MODELS = ("clmser", "unet")
-KERNEL_INITS = ("auto", "he", "contractive")
+KERNEL_INITS = ("auto", "he", "contractive", "xavier")
+NORMS = ("none", "batch")
 MODEL_NAMES = (*VARIANTS, "unet")
 TASKS = ("reconstruct", "inpaint")
 PIXEL_RANGES = ("unit", "symmetric")
 LOSSES = ("mse", "hole_valid")
-NORMS = ("l1", "l2")
+LOSS_NORMS = ("l1", "l2")
 
 
 class ConfigError(ValueError):
   """A config field holds a value that is not allowed; the message names the field."""
 
 
-def model_config(name: str = "clmser", architecture: str = "stl10") -> ml_collections.ConfigDict:
-  """A model config for one of `MODEL_NAMES` (Table 1 plus U-Net) on a Table 2 preset."""
+def model_config(name: str = "clmser", architecture: str = "stl10",
+                 official: bool = False) -> ml_collections.ConfigDict:
+  """A model config for one of `MODEL_NAMES` (Table 1 plus U-Net) on a Table 2 preset;
+  `official` switches a CLmser variant to the authors' official network (`OFFICIAL`)."""
   if name not in MODEL_NAMES:
     raise ConfigError(f"model variant {name!r} is unknown; allowed: {', '.join(MODEL_NAMES)}")
   if architecture not in ARCHITECTURES:
     raise ConfigError(f"architecture {architecture!r} is unknown; allowed: "
                       f"{', '.join(ARCHITECTURES)}")
+  if official and name not in VARIANTS:
+    raise ConfigError(f"model variant {name!r} has no official network; allowed: "
+                      f"{', '.join(VARIANTS)}")
   arch = ARCHITECTURES[architecture]
   dcw, dpn = VARIANTS.get(name, (False, False))
-  return ml_collections.ConfigDict(dict(
+  config = ml_collections.ConfigDict(dict(
       name="unet" if name == "unet" else "clmser",
       dcw=dcw, dpn=dpn, reflections=1,
       depth=len(arch["channels"]), channels=arch["channels"], strides=arch["strides"],
       kernel_size=3, activation="relu", output_activation="identity",
-      kernel_init="auto", contraction_gain=0.9))
+      kernel_init="auto", contraction_gain=0.9, norm="none", fusion="sum"))
+  if official:
+    config.update(OFFICIAL)
+  return config
 
 
 def task_config(name: str = "reconstruct", **overrides) -> ml_collections.ConfigDict:
@@ -112,12 +127,39 @@ def _validate_model(config):
     _fail("model.kernel_init", m.kernel_init, f"one of {KERNEL_INITS}")
   if not 0 < m.contraction_gain < 1:
     _fail("model.contraction_gain", m.contraction_gain, "a number in (0, 1)")
+  _validate_official_options(m)
+
+
+def _validate_official_options(m):
+  """`norm` and `fusion`: the official network's options, CLmser only, one pass."""
+  if m.norm not in NORMS:
+    _fail("model.norm", m.norm, f"one of {NORMS}")
+  if m.fusion not in FUSIONS:
+    _fail("model.fusion", m.fusion, f"one of {FUSIONS}")
+  for field, default in (("norm", "none"), ("fusion", "sum")):
+    if m[field] == default:
+      continue
+    if m.name == "unet":
+      _fail(f"model.{field}", m[field], f"{default!r} with model.name='unet'")
+    if m.reflections != 1:
+      _fail(f"model.{field}", m[field],
+            f"{default!r} when model.reflections={m.reflections} (the official network is "
+            "one pass; BatchNorm and post-activation averaging are not defined for feedback)")
+
+
+def _validate_decay(opt):
+  """Optional step decay: `decay_steps` strictly increasing positive steps, `decay_factor`."""
+  steps = tuple(opt.get("decay_steps", ()))
+  if not all(isinstance(s, int) and s > 0 for s in steps) or list(steps) != sorted(set(steps)):
+    _fail("optimizer.decay_steps", steps, "strictly increasing positive integers (steps)")
+  if steps and not 0 < opt.get("decay_factor", 0) <= 1:
+    _fail("optimizer.decay_factor", opt.get("decay_factor"), "a number in (0, 1]")
 
 
 def _validate_task(config):
   t = config.task
   for field, allowed in (("name", TASKS), ("pixel_range", PIXEL_RANGES), ("loss", LOSSES),
-                         ("loss_norm", NORMS), ("mask_polarity", masks.POLARITIES)):
+                         ("loss_norm", LOSS_NORMS), ("mask_polarity", masks.POLARITIES)):
     if t[field] not in allowed:
       _fail(f"task.{field}", t[field], f"one of {allowed}")
   if t.name != "inpaint":
@@ -149,6 +191,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail("optimizer.name", config.optimizer.name, f"one of {OPTIMIZERS}")
   if not config.optimizer.learning_rate > 0:
     _fail("optimizer.learning_rate", config.optimizer.learning_rate, "a positive number")
+  _validate_decay(config.optimizer)
   _validate_model(config)
   _validate_task(config)
   total_stride = math.prod(config.model.strides)

@@ -21,12 +21,6 @@ from clmser_jax import tasks, timing, train
 from clmser_jax.config import model_config
 from clmser_jax.data import load_dataset
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Experiment config.")
-_VARIANTS = flags.DEFINE_list("variants", ["clmser", "clmser-w", "clmser-n", "cae", "unet"],
-                              "Models to train, by Table 1 name or 'unet'.")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/experiment", "One subfolder per variant.")
-_TIMING_BATCH = flags.DEFINE_integer("timing_batch", 1, "Batch size of the per-frame timing.")
-
 COLUMNS = ("l1", "mse", "psnr", "ssim", "ms_per_frame")
 
 
@@ -54,7 +48,7 @@ def run_variant(config, workdir: str, timing_batch: int) -> dict[str, float]:
   batch = next(tasks.eval_batches(dataset, bank, len(dataset.eval_images)))
   inputs = np.asarray(tasks.model_input(batch, config.task))
   row = final_eval(workdir)
-  row.update(timing.per_frame_ms(state.apply_fn, {"params": state.params}, inputs,
+  row.update(timing.per_frame_ms(state.apply_fn, train.model_variables(state, state.params), inputs,
                                  min(timing_batch, len(inputs))))
   return row
 
@@ -66,20 +60,31 @@ def markdown_table(rows: dict[str, dict[str, float]]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def define_flags():
+  """The command line; defined on demand so importing this module defines no flags."""
+  config_flags.DEFINE_config_file("config", "configs/default.py", "Experiment config.")
+  flags.DEFINE_list("variants", ["clmser", "clmser-w", "clmser-n", "cae", "unet"],
+                    "Models to train, by Table 1 name or 'unet'.")
+  flags.DEFINE_string("workdir", "runs/experiment", "One subfolder per variant.")
+  flags.DEFINE_integer("timing_batch", 1, "Batch size of the per-frame timing.")
+
+
 def main(argv):
   del argv
+  args = flags.FLAGS
   rows = {}
-  for variant in _VARIANTS.value:
+  for variant in args.variants:
     logging.info("training %s", variant)
-    rows[variant] = run_variant(variant_config(_CONFIG.value, variant),
-                                os.path.join(_WORKDIR.value, variant), _TIMING_BATCH.value)
+    rows[variant] = run_variant(variant_config(args.config, variant),
+                                os.path.join(args.workdir, variant), args.timing_batch)
   if jax.process_index() == 0:
-    with open(os.path.join(_WORKDIR.value, "results.json"), "w") as f:
+    with open(os.path.join(args.workdir, "results.json"), "w") as f:
       json.dump(rows, f, indent=2)
-    with open(os.path.join(_WORKDIR.value, "results.md"), "w") as f:
+    with open(os.path.join(args.workdir, "results.md"), "w") as f:
       f.write(markdown_table(rows))
   print(markdown_table(rows))
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,31 +26,68 @@ from clmser_jax.models import build_model
 TrainState = train_state.TrainState
 
 
+class BatchNormTrainState(TrainState):
+  """The train state of a model with BatchNorm: also its running averages, checkpointed."""
+  batch_stats: Any
+
+
+def learning_rate(opt: ml_collections.ConfigDict):
+  """`opt.learning_rate`, times `opt.decay_factor` at each of the optional
+  `opt.decay_steps` (the official code's MultiStepLR, in steps)."""
+  steps = tuple(opt.get("decay_steps", ()))
+  if not steps:
+    return opt.learning_rate
+  return optax.piecewise_constant_schedule(opt.learning_rate,
+                                           {s: opt.decay_factor for s in steps})
+
+
 def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """Table 3: SGD (lr 0.01) or Adam (lr 1e-3)."""
-  return {"adam": optax.adam, "sgd": optax.sgd}[opt.name](opt.learning_rate)
+  """Table 3: SGD (lr 0.01) or Adam (lr 1e-3); AMSGrad for the official code's
+  `Adam(amsgrad=True)`. Not step for step the same: optax keeps the maximum of the
+  bias-corrected second moment, PyTorch the maximum of the raw one and corrects it after, so
+  they part while bias correction matters and while an early maximum still dominates."""
+  make = {"adam": optax.adam, "amsgrad": optax.amsgrad, "sgd": optax.sgd}[opt.name]
+  return make(learning_rate(opt))
+
+
+def state_from_variables(model, tx, variables) -> TrainState:
+  """Step 0 of `model` at `variables` (params and, with BatchNorm, running averages)."""
+  if "batch_stats" in variables:
+    return BatchNormTrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx,
+                                      batch_stats=variables["batch_stats"])
+  return TrainState.create(apply_fn=model.apply, params=variables["params"], tx=tx)
 
 
 def create_train_state(rng, model, tx, input_shape) -> TrainState:
-  params = model.init(rng, jnp.zeros(input_shape, jnp.float32))["params"]
-  return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+  """Fresh parameters, optimizer state and, when the model has BatchNorm, its averages."""
+  return state_from_variables(model, tx, model.init(rng, jnp.zeros(input_shape, jnp.float32)))
+
+
+def model_variables(state: TrainState, params) -> dict:
+  """`params` with the state's BatchNorm running averages, if it has any."""
+  if isinstance(state, BatchNormTrainState):
+    return {"params": params, "batch_stats": state.batch_stats}
+  return {"params": params}
 
 
 def train_step(state: TrainState, batch, task):
   """One update on the task's loss (Eq. 1 for reconstruction); returns the new state and
-  `{loss, grad_norm}`."""
+  `{loss, grad_norm}`. BatchNorm runs in training mode and its new running averages go into
+  the state."""
   def loss_fn(params):
-    output = state.apply_fn({"params": params}, tasks.model_input(batch, task))
-    return tasks.loss(output, batch, task)
+    output, updates = state.apply_fn(model_variables(state, params),
+                                     tasks.model_input(batch, task), train=True,
+                                     mutable=["batch_stats"])
+    return tasks.loss(output, batch, task), updates
 
-  loss, grads = jax.value_and_grad(loss_fn)(state.params)
-  return state.apply_gradients(grads=grads), {"loss": loss,
-                                               "grad_norm": optax.tree.norm(grads)}
+  (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  return state.apply_gradients(grads=grads, **updates), {"loss": loss,
+                                                          "grad_norm": optax.tree.norm(grads)}
 
 
 def eval_step(state: TrainState, batch, task):
   """The task's predictions in [0, 1] and their per-image metrics against the images."""
-  output = state.apply_fn({"params": state.params}, tasks.model_input(batch, task))
+  output = state.apply_fn(model_variables(state, state.params), tasks.model_input(batch, task))
   predicted = tasks.prediction(output, batch, task)
   return predicted, metrics.image_metrics(predicted, batch["image"])
 

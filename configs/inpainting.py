@@ -6,9 +6,10 @@ from clmser_jax.config import model_config, task_config
 from configs import default
 
 
-def get_inpainting_config(arg: str, folder: str, train_images: int,
-                          eval_images: int) -> ml_collections.ConfigDict:
-  """`arg` is `VARIANT` or `VARIANT,tiny` (a smoke-test size on the embedded photographs)."""
+def get_inpainting_config(arg: str, folder: str, train_images: int, eval_images: int,
+                          official: bool = False) -> ml_collections.ConfigDict:
+  """`arg` is `VARIANT` or `VARIANT,tiny` (a smoke-test size on the embedded photographs);
+  `official` swaps in the authors' network (`config.model_config`)."""
   variant, _, size = arg.partition(",")
   config = default.get_config(variant)
   config.dataset = f"folder:{folder}"
@@ -20,7 +21,7 @@ def get_inpainting_config(arg: str, folder: str, train_images: int,
   config.checkpoint_every_steps = 2500
   config.log_every_steps = 100
   config.num_eval_images = eval_images
-  config.model = model_config(variant, "celeba")
+  config.model = model_config(variant, "celeba", official=official)
   # The paper does not give the hole ratio of its point masks; Fig. 7 looks like ~25%.
   config.task = task_config("inpaint", mask="points", mask_ratio=0.25)
   if size == "tiny":

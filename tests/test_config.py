@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from clmser_jax.config import ConfigError, model_config, validate
+from configs import official_celeba
 from configs.default import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,6 +24,15 @@ def test_presets_are_valid(variant):
   validate(get_config(variant))
 
 
+@pytest.mark.parametrize("variant", ["clmser", "clmser-w", "clmser-n", "cae"])
+def test_official_presets_are_valid(variant):
+  config = official_celeba.get_config(variant)
+  validate(config)
+  assert (config.model.norm, config.model.fusion) == ("batch", "post_mean")
+  assert config.optimizer.decay_steps == (33760, 67520)  # epochs 20 and 40 of 1688 steps
+  assert config.num_train_steps == 84400
+
+
 @pytest.mark.parametrize("field,value,pattern", [
     ("model.channels", (16, 32, 64, 128), r"model\.channels has 4 entries.*depth=5"),
     ("model.strides", (1, 2, 2), r"model\.strides has 3 entries"),
@@ -35,6 +45,10 @@ def test_presets_are_valid(variant):
     ("model.kernel_size", 4, r"kernel_size=4.*odd"),
     ("dataset", "imagenet", r"dataset='imagenet'.*folder:"),
     ("model.contraction_gain", 1.5, r"contraction_gain=1\.5"),
+    ("model.norm", "layer", r"model\.norm='layer'.*'none', 'batch'"),
+    ("model.fusion", "concat", r"model\.fusion='concat'.*'sum', 'post_mean'"),
+    ("model.kernel_init", "orthogonal", r"kernel_init='orthogonal'.*'xavier'"),
+    ("optimizer.decay_steps", (300, 200), r"decay_steps=\(300, 200\).*strictly increasing"),
 ])
 def test_bad_field_is_named(field, value, pattern):
   config = get_config()
@@ -48,6 +62,32 @@ def test_reflections_need_dpn():
   config.model.reflections = 3
   with pytest.raises(ConfigError, match=r"model\.reflections=3.*model\.dpn=False"):
     validate(config)
+
+
+@pytest.mark.parametrize("field,value", [("norm", "batch"), ("fusion", "post_mean")])
+def test_official_options_are_one_pass(field, value):
+  config = get_config()
+  config.model[field] = value
+  validate(config)
+  config.model.reflections = 2
+  with pytest.raises(ConfigError, match=rf"model\.{field}='{value}'.*model\.reflections=2"):
+    validate(config)
+  config = get_config("unet")
+  config.model[field] = value
+  with pytest.raises(ConfigError, match=rf"model\.{field}='{value}'.*model\.name='unet'"):
+    validate(config)
+
+
+def test_decay_factor_needs_a_fraction():
+  config = official_celeba.get_config()
+  config.optimizer.decay_factor = 0.0
+  with pytest.raises(ConfigError, match=r"optimizer\.decay_factor=0\.0"):
+    validate(config)
+
+
+def test_unet_has_no_official_network():
+  with pytest.raises(ConfigError, match=r"'unet' has no official network"):
+    model_config("unet", official=True)
 
 
 def test_unet_rejects_dualities():

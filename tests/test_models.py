@@ -64,3 +64,41 @@ def test_dcw_gradient_collects_both_uses():
   for i in (1, 2, 3):
     total = g_untied[f"We_{i}"] + g_untied[f"Wd_{i}"]
     assert jnp.allclose(g_tied[f"W_{i}"], total, rtol=1e-4, atol=1e-7)
+
+
+def _official(name):
+  cfg = model_config(name, official=True)
+  cfg.depth, cfg.channels, cfg.strides = 3, CHANNELS, STRIDES
+  return build_model(cfg)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_official_network_adds_a_batch_norm_per_signal(name):
+  """BatchNorm after every `Y_1..Y_3` and `U_1..U_2` (not `U_0`): scale and bias each."""
+  variables = _official(name).init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+  norms = {"bn_Y_1", "bn_Y_2", "bn_Y_3", "bn_U_1", "bn_U_2"}
+  assert set(variables["batch_stats"]) == norms
+  assert {k for k in variables["params"] if k.startswith("bn_")} == norms
+  count = sum(p.size for p in jax.tree.leaves(variables["params"]))
+  kernels = _kernel_params() * (1 if VARIANTS[name][0] else 2)
+  assert count == kernels + 2 * sum(CHANNELS) + 2 * sum(CHANNELS[:-1])
+
+
+def test_batch_norm_updates_running_averages_in_training_mode_only():
+  model = _official("clmser")
+  x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
+  variables = model.init(jax.random.key(0), x)
+  _, unchanged = model.apply(variables, x, mutable=["batch_stats"])
+  _, updated = model.apply(variables, x, train=True, mutable=["batch_stats"])
+  same = jax.tree.map(jnp.array_equal, unchanged["batch_stats"], variables["batch_stats"])
+  assert all(jax.tree.leaves(same))
+  mean = updated["batch_stats"]["bn_Y_1"]["mean"]
+  assert not jnp.allclose(mean, 0.0) and mean.shape == (CHANNELS[0],)
+
+
+def test_batch_norm_refuses_one_value_per_channel():
+  model = _official("clmser")
+  x = jnp.ones((1, 4, 4, 3))  # the top layer is 1 x 1
+  variables = model.init(jax.random.key(0), x)
+  with pytest.raises(ValueError, match="more than one value per channel"):
+    model.apply(variables, x, train=True, mutable=["batch_stats"])

@@ -5,14 +5,23 @@ import shutil
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 from clmser_jax import train
+from clmser_jax.models import build_model
+from configs import official_celeba
 from configs.default import get_config
 
 
 def tiny_config(variant="clmser", steps=6):
-  config = get_config(variant)
+  """`variant` of configs/default.py, or 'official': the authors' network (BatchNorm) and
+  inpainting task with their AMSGrad and a step decay inside the run."""
+  if variant == "official":
+    config = official_celeba.get_config("clmser,tiny")
+    config.optimizer.decay_steps = (2, 5)
+  else:
+    config = get_config(variant)
   config.image_size = 16
   config.batch_size = 4
   config.num_train_steps = steps
@@ -49,7 +58,7 @@ def test_outputs(tmp_path):
     assert json.load(f)["model"]["channels"] == [4, 8]
 
 
-@pytest.mark.parametrize("variant", ["clmser", "unet"])
+@pytest.mark.parametrize("variant", ["clmser", "unet", "official"])
 def test_resume_is_bit_exact(tmp_path, variant):
   full = train.train_and_evaluate(tiny_config(variant), str(tmp_path / "full"))
   # Interrupted run: it got to step 4 but its checkpoint at step 4 was lost, so the
@@ -63,7 +72,30 @@ def test_resume_is_bit_exact(tmp_path, variant):
     np.testing.assert_array_equal(a, b)
   for a, b in zip(jax.tree.leaves(full.opt_state), jax.tree.leaves(resumed.opt_state)):
     np.testing.assert_array_equal(a, b)
+  assert type(full) is type(resumed)
+  if variant == "official":
+    assert jax.tree.leaves(full.batch_stats)
+    for a, b in zip(jax.tree.leaves(full.batch_stats), jax.tree.leaves(resumed.batch_stats)):
+      np.testing.assert_array_equal(a, b)
   assert _metrics(tmp_path / "full") == _metrics(part)
+
+
+def test_state_carries_batch_stats_only_with_batch_norm():
+  model = build_model(tiny_config().model)
+  state = train.create_train_state(jax.random.key(0), model, optax.adam(1e-3), (1, 16, 16, 3))
+  assert type(state) is train.TrainState
+  model = build_model(tiny_config("official").model)
+  state = train.create_train_state(jax.random.key(0), model, optax.adam(1e-3), (1, 16, 16, 3))
+  assert isinstance(state, train.BatchNormTrainState)
+  assert sorted(state.batch_stats) == ["bn_U_1", "bn_Y_1", "bn_Y_2"]
+
+
+def test_learning_rate_decays_at_the_steps():
+  opt = tiny_config("official").optimizer
+  schedule = train.learning_rate(opt)
+  assert [float(schedule(s)) for s in (0, 1, 2, 4, 5)] == pytest.approx(
+      [1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+  assert train.learning_rate(get_config().optimizer) == 1e-3
 
 
 def test_training_reduces_the_loss(tmp_path):

@@ -19,4 +19,5 @@ def build_model(model_config):
     return UNet(**common)
   return CLmser(dcw=model_config.dcw, dpn=model_config.dpn,
                 reflections=model_config.reflections, kernel_init=model_config.kernel_init,
-                contraction_gain=model_config.contraction_gain, **common)
+                contraction_gain=model_config.contraction_gain, norm=model_config.norm,
+                fusion=model_config.fusion, **common)

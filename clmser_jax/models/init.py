@@ -1,4 +1,5 @@
-"""Kernel initialisers: He for feed-forward variants, contractive for paired neurons.
+"""Kernel initialisers: He for feed-forward variants, contractive for paired neurons, and
+Xavier for the authors' official network.
 
 With DPN the perception phase is the fixed-point iteration `H = f(A H + B x)` whose coupling
 `A` holds `W_i` (bottom-up) and `W_{i+1}^T` (top-down) around every neuron layer (Sec. 3:
@@ -25,6 +26,12 @@ _POWER_SIZE = 32  # operator norms of 3x3 convs settle well below 32x32 inputs
 def he(key, shape, dtype=jnp.float32):
   """He-normal on the bottom-up fan-in `k * k * c_in` (HWIO kernel)."""
   return jax.nn.initializers.he_normal(in_axis=(0, 1, 2), out_axis=3)(key, shape, dtype)
+
+
+def xavier(key, shape, dtype=jnp.float32):
+  """Xavier-uniform, the official code's init (`nn.init.xavier_uniform_` on OIHW): bound
+  `sqrt(6 / (fan_in + fan_out))`, fans `k * k * c_in` and `k * k * c_out` as in HWIO."""
+  return jax.nn.initializers.glorot_uniform(in_axis=-2, out_axis=-1)(key, shape, dtype)
 
 
 def operator_norm(w: jax.Array, stride: int, size: int = _POWER_SIZE) -> jax.Array:

@@ -12,6 +12,11 @@ reconstruction is `U_0 = W_1^T H_1`.
 link decoder->encoder (bottom-up pass); without it the encoder neuron is `f(Y_i)` and the
 decoder neuron `f(U_i)`, an autoencoder. `dcw` lives outside this file: the caller passes the
 same kernels as `encoder` and `decoder`, or two sets.
+
+Two hooks reproduce the authors' official code (CMACH508/CLmser `model/*.py`), one pass only:
+`norm(signal, layer, x)` normalises each signal `Y_i` / `U_i` before the activation (their
+conv -> BatchNorm -> ReLU blocks; the default `no_norm` leaves it alone), and `fusion` picks how
+a decoder neuron pairs its two signals (`decoder_neuron`).
 """
 from __future__ import annotations
 
@@ -23,6 +28,14 @@ import jax.numpy as jnp
 from clmser_jax import ops
 
 Activation = Callable[[jax.Array], jax.Array]
+Norm = Callable[[str, int, jax.Array], jax.Array]  # (signal 'Y' or 'U', layer i, value)
+FUSIONS = ("sum", "post_mean")
+
+
+def no_norm(signal: str, layer: int, x: jax.Array) -> jax.Array:
+  """The paper's neurons: signals enter the activation as they are."""
+  del signal, layer
+  return x
 
 
 def layer_sizes(size: Sequence[int], kernel_size: int, strides: Sequence[int]):
@@ -33,47 +46,68 @@ def layer_sizes(size: Sequence[int], kernel_size: int, strides: Sequence[int]):
   return sizes
 
 
-def bottom_up_pass(x, encoder, strides, u, f: Activation, dpn: bool):
+def bottom_up_pass(x, encoder, strides, u, f: Activation, dpn: bool, norm: Norm = no_norm):
   """Eq. 3-4: `Y_i = W_i H_{i-1}`, `H_i = f(Y_i + U_i)` for i = 1..d, bottom to top.
 
   `u` holds `U_1..U_{d-1}` from the previous top-down pass, or nothing before the first
-  one (Eq. 3); the top layer has no top-down input. Returns `(Y_1..Y_d, H_1..H_d)`.
+  one (Eq. 3); the top layer has no top-down input. Returns `(Y_1..Y_d, H_1..H_d)`, `Y`
+  after `norm`.
   """
   h, ys, hs = x, [], []
   for i, (w, s) in enumerate(zip(encoder, strides)):
-    y = ops.bottom_up(h, w, s)
+    y = norm("Y", i + 1, ops.bottom_up(h, w, s))
     h = f(y + u[i]) if dpn and i < len(u) else f(y)
     ys.append(y)
     hs.append(h)
   return ys, hs
 
 
-def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool):
+def decoder_neuron(layer: int, y, h, u, f: Activation, dpn: bool, fusion: str):
+  """`H_i` of a top-down pass from `Y_i` (with `h = f(Y_i)` its bottom-up value) and `U_i`.
+
+  Without DPN, `f(U_i)`. With DPN, `fusion='sum'` is the paper's paired neuron `f(Y_i + U_i)`
+  (Eq. 5); `fusion='post_mean'` is the official code's `0.5 f(U_i) + 0.5 f(Y_i)`, averaged
+  after the activation, and only for `i >= 2`: their decoder hands `f(U_1)` to the output
+  block unpaired (`UpBlocks[i]` takes `0.5 x + 0.5 features[i + 1]`; `OutBlock` takes `x`).
+  """
+  if not dpn:
+    return f(u)
+  if fusion == "sum":
+    return f(y + u)
+  return 0.5 * f(u) + 0.5 * h if layer >= 2 else f(u)
+
+
+def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool,
+                  norm: Norm = no_norm, fusion: str = "sum"):
   """Eq. 5: `U_i = W_{i+1}^T H_{i+1}`, `H_i = f(Y_i + U_i)` for i = d-1..1, top to bottom.
 
   Starts from the top neuron `H_d` of the bottom-up pass. Returns `(U_1..U_{d-1}, U_0)`:
-  the new top-down signals and the reconstruction before the output activation.
+  the new top-down signals (after `norm`) and the reconstruction before the output
+  activation (never normalised).
   """
   h, us = hs[-1], []
   for i in reversed(range(len(decoder))):
     u = ops.top_down(h, decoder[i], strides[i], sizes[i])
     if i == 0:
       return us[::-1], u
-    h = f(ys[i - 1] + u) if dpn else f(u)
+    u = norm("U", i, u)
+    h = decoder_neuron(i, ys[i - 1], hs[i - 1], u, f, dpn, fusion)
     us.append(u)
 
 
-def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int):
+def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int,
+            norm: Norm = no_norm, fusion: str = "sum"):
   """Eq. 3-5: the first bottom-up pass (Eq. 3, `U = 0`) and top-down pass, then
   `reflections - 1` further reflections (Eq. 4 then Eq. 5) as one `lax.scan`.
 
-  Returns `U_0`, the top-down signal to the input layer after the last reflection.
+  Returns `U_0`, the top-down signal to the input layer after the last reflection. A `norm`
+  that holds state (BatchNorm) and `fusion='post_mean'` are for one pass (config validation).
   """
   sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
 
   def one_reflection(u):
-    ys, hs = bottom_up_pass(x, encoder, strides, u, f, dpn)
-    return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn)
+    ys, hs = bottom_up_pass(x, encoder, strides, u, f, dpn, norm)
+    return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion)
 
   first = one_reflection([])
   if reflections == 1:

@@ -25,7 +25,8 @@ class UNet(nn.Module):
   output_activation: str = "identity"
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    del train  # no BatchNorm: the same in training and evaluation; called like CLmser
     f, k = ACTIVATIONS[self.activation], self.kernel_size
     c_in = [x.shape[-1], *self.channels[:-1]]
     shapes = [(k, k, ci, co) for ci, co in zip(c_in, self.channels)]

@@ -1,0 +1,53 @@
+"""Batch normalisation with PyTorch's `nn.BatchNorm2d` semantics, the norm of the authors'
+official blocks (CMACH508/CLmser `modules/nets_builders.py`: conv -> BatchNorm -> ReLU).
+
+Training mode normalises with the batch mean and the *biased* batch variance over
+`(N, H, W)` and updates the running averages with PyTorch's momentum 0.1 (flax's 0.9), the
+running variance from the *unbiased* batch variance `n / (n - 1) * var` (flax's
+`nn.BatchNorm` uses the biased one); evaluation mode normalises with the running averages.
+`eps = 1e-5`. Parameters `scale`, `bias` (PyTorch `weight`, `bias`); batch statistics `mean`,
+`var` (`running_mean`, `running_var`). With the batch sharded over devices, `jit` computes the
+statistics of the global batch (synchronised BatchNorm); the official runs used one GPU.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+MOMENTUM = 0.1  # PyTorch's convention: new = (1 - momentum) * old + momentum * batch
+EPSILON = 1e-5
+
+
+class BatchNorm(nn.Module):
+  """`nn.BatchNorm2d` on NHWC inputs: per-channel statistics over batch and space."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    channels = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (channels,))
+    bias = self.param("bias", nn.initializers.zeros, (channels,))
+    running_mean = self.variable("batch_stats", "mean", jnp.zeros, (channels,))
+    running_var = self.variable("batch_stats", "var", jnp.ones, (channels,))
+    if train:
+      mean, var = batch_moments(x)
+      if not self.is_initializing():
+        n = x.size // channels
+        running_mean.value = (1 - MOMENTUM) * running_mean.value + MOMENTUM * mean
+        running_var.value = (1 - MOMENTUM) * running_var.value + MOMENTUM * var * n / (n - 1)
+    else:
+      mean, var = running_mean.value, running_var.value
+    return (x - mean) * jax.lax.rsqrt(var + EPSILON) * scale + bias
+
+
+def batch_moments(x: jax.Array):
+  """Per-channel mean and biased variance over `(N, H, W)`.
+
+  Like PyTorch, it refuses a single value per channel: its variance would be 0 and the
+  unbiased running variance undefined.
+  """
+  if x.size == x.shape[-1]:
+    raise ValueError(f"BatchNorm in training mode needs more than one value per channel; "
+                     f"got an input of shape {x.shape}")
+  mean = jnp.mean(x, axis=(0, 1, 2))
+  return mean, jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))

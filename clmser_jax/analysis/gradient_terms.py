@@ -74,7 +74,19 @@ def untied_reflect(x: jax.Array, uses: Mapping[str, Params], model: CLmser) -> j
   return ACTIVATIONS[model.output_activation](out)
 
 
-def gradient_terms(model: CLmser, params: Params, x: jax.Array) -> dict[str, Params]:
-  """`{use: dJ/d(copy of params read by that use)}`; the four sum to `dJ/dparams` (Eq. 1)."""
+def gradient_terms(model: CLmser, params: Params, x: jax.Array):
+  """`(J, {use: dJ/d(copy of params read by that use)})`: Eq. 1 and its split; the four
+  terms sum to `dJ/dparams`."""
   loss = lambda uses: reconstruction_loss(untied_reflect(x, uses, model), x)
-  return jax.grad(loss)({use: params for use in USES})
+  return jax.value_and_grad(loss)({use: params for use in USES})
+
+
+def term_norms(terms: Mapping[str, Params]) -> list[dict]:
+  """One row per kernel: its layer, name, the norm of each use term and of their sum."""
+  rows = []
+  for name in sorted(terms[USES[0]], key=lambda n: (int(n.split("_")[1]), n)):
+    row = {"layer": int(name.split("_")[1]), "param": name.split("_")[0]}
+    row.update({use: float(jnp.linalg.norm(terms[use][name])) for use in USES})
+    row["total"] = float(jnp.linalg.norm(sum(terms[use][name] for use in USES)))
+    rows.append(row)
+  return rows

@@ -9,6 +9,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0
   config.networks = ml_collections.ConfigDict(dict(  # hidden sizes n_1..n_d (n_0 = 64)
       one_layer=(36,), two_layer=(36, 16)))
+  config.init_scale = 0.1  # small kernels: what is left of the random start stays faint
   config.relaxations = 4  # simultaneous updates after the bottom-up pass (Eq. 3, Eq. 6)
   config.learning_rate = 0.1  # plain gradient steps, the same for both rules
   config.batch_size = 64

@@ -40,7 +40,8 @@ def learn(config, x: np.ndarray, hidden, rule: str):
   step = jax.jit(lambda p, b: [w + config.learning_rate * d
                                for w, d in zip(p, update(p, b, config.relaxations))])
   full_loss = jax.jit(lambda p: lmser.loss(p, jnp.asarray(x), config.relaxations))
-  params = lmser.init_params(jax.random.key(config.seed), (x.shape[1], *hidden))
+  params = lmser.init_params(jax.random.key(config.seed), (x.shape[1], *hidden),
+                            config.init_scale)
   rng = np.random.default_rng(config.seed)
   curve = []
   for t in range(config.num_steps + 1):
@@ -70,7 +71,7 @@ def main(argv):
   x = digits()
   results = {(net, rule): learn(config, x, hidden, rule)
              for net, hidden in config.networks.items() for rule in RULES}
-  fig, axes = plt.subplots(1, len(results), figsize=(3 * len(results), 3.3))
+  fig, axes = plt.subplots(1, len(results), figsize=(3.5 * len(results), 3.8))
   for ax, ((net, rule), (params, _)) in zip(axes, results.items()):
     feature_grid(np.asarray(params[0]), ax)
     ax.set_title(f"{net}, {rule}", fontsize=9)

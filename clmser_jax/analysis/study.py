@@ -12,6 +12,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import optax
+from absl import logging
 
 from clmser_jax.analysis import photos as photo_data
 from clmser_jax.analysis.gradient_terms import USES, gradient_terms, term_norms
@@ -58,13 +59,15 @@ def init_norms(config, photos) -> list[dict]:
   c = config.init
   for init, act, depth, variant in itertools.product(
       c.kernel_inits, c.activations, c.depths, config.variants):
+    logging.info("init: kernel_init=%s %s d=%d %s", init, act, depth, variant)
     model = build(config, variant, depth, act, init)
     runs = []
     for seed in range(c.num_seeds):
       x = jnp.asarray(photo_data.random_crops(photos, (config.seed, _INIT_STREAM, seed),
                                               config.batch_size, config.image_size))
       params = model.init(jax.random.key(config.seed + seed), x)["params"]
-      runs.append(term_norms(_terms(model, params, x)[1]))
+      # `kernel_init` only matters to `init`: one compile serves every initialiser.
+      runs.append(term_norms(_terms(model.clone(kernel_init="he"), params, x)[1]))
     key = dict(kernel_init=init, activation=act, depth=depth, variant=variant)
     rows += [{**key, **row} for row in _mean_rows(runs)]
   return rows
@@ -108,6 +111,7 @@ def training_runs(config, photos):
   for opt, act, depth, variant in itertools.product(
       c.optimizers, c.activations, c.depths, config.variants):
     key = dict(optimizer=opt, activation=act, depth=depth, variant=variant)
+    logging.info("train: %s", key)
     run_losses, run_norms = train(config, photos, build(config, variant, depth, act,
                                                         c.kernel_init), opt)
     losses += [{**key, **r} for r in run_losses]

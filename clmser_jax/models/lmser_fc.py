@@ -36,10 +36,10 @@ s = jax.nn.sigmoid
 Params = list  # [W_1, ..., W_d], W_k of shape (n_k, n_{k-1})
 
 
-def init_params(key: jax.Array, sizes: Sequence[int]) -> Params:
-  """`W_k ~ N(0, 1 / n_{k-1})` for `sizes = (n_0, n_1, ..., n_d)`."""
+def init_params(key: jax.Array, sizes: Sequence[int], scale: float = 1.0) -> Params:
+  """`W_k ~ N(0, scale^2 / n_{k-1})` for `sizes = (n_0, n_1, ..., n_d)`."""
   keys = jax.random.split(key, len(sizes) - 1)
-  return [jax.random.normal(k, (n, m)) / jnp.sqrt(m)
+  return [scale * jax.random.normal(k, (n, m)) / jnp.sqrt(m)
           for k, m, n in zip(keys, sizes[:-1], sizes[1:])]
 
 

@@ -3,8 +3,9 @@
 Neurons `H_i` (i = 1..d) receive a bottom-up signal `Y_i = W_i H_{i-1}` and a top-down signal
 `U_i = W_{i+1}^T H_{i+1}`. One *reflection* is a bottom-up pass (Eq. 4: `U` held at its
 previous value) followed by a top-down pass (Eq. 5: `Y` held at its previous value). The first
-bottom-up pass starts from `U = 0` (Eq. 3), so a scan over `r` reflections whose carry is `U`,
-initialised to zeros, implements Eq. 3-5 exactly. The reconstruction is `U_0 = W_1^T H_1`.
+bottom-up pass has no top-down signal yet (Eq. 3, `U = 0`), so `H_i = f(Y_i)`. Later
+reflections carry `U` through a `lax.scan`, so compile time does not grow with `r`. The
+reconstruction is `U_0 = W_1^T H_1`.
 
 `dpn` (duality in paired neurons) decides whether a neuron sums both signals,
 `H_i = f(Y_i + U_i)`, which is the skip link encoder->decoder (top-down pass) and the feedback
@@ -35,8 +36,8 @@ def layer_sizes(size: Sequence[int], kernel_size: int, strides: Sequence[int]):
 def bottom_up_pass(x, encoder, strides, u, f: Activation, dpn: bool):
   """Eq. 3-4: `Y_i = W_i H_{i-1}`, `H_i = f(Y_i + U_i)` for i = 1..d, bottom to top.
 
-  `u` holds `U_1..U_{d-1}` from the previous top-down pass (zeros before the first one,
-  Eq. 3); the top layer has no top-down input. Returns `(Y_1..Y_d, H_1..H_d)`.
+  `u` holds `U_1..U_{d-1}` from the previous top-down pass, or nothing before the first
+  one (Eq. 3); the top layer has no top-down input. Returns `(Y_1..Y_d, H_1..H_d)`.
   """
   h, ys, hs = x, [], []
   for i, (w, s) in enumerate(zip(encoder, strides)):
@@ -63,19 +64,20 @@ def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool):
 
 
 def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int):
-  """Eq. 3-5: `reflections` alternating bottom-up and top-down passes, as one `lax.scan`.
+  """Eq. 3-5: the first bottom-up pass (Eq. 3, `U = 0`) and top-down pass, then
+  `reflections - 1` further reflections (Eq. 4 then Eq. 5) as one `lax.scan`.
 
   Returns `U_0`, the top-down signal to the input layer after the last reflection.
   """
-  kernel_size = encoder[0].shape[0]
-  sizes = layer_sizes(x.shape[1:3], kernel_size, strides)
-  u0 = [jnp.zeros((x.shape[0], *sizes[i], w.shape[3]), x.dtype)
-        for i, w in enumerate(encoder[:-1], start=1)]
+  sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
 
-  def one_reflection(carry, _):
-    ys, hs = bottom_up_pass(x, encoder, strides, carry[0], f, dpn)
-    return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn), None
+  def one_reflection(u):
+    ys, hs = bottom_up_pass(x, encoder, strides, u, f, dpn)
+    return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn)
 
-  out0 = jnp.zeros((*x.shape[:3], decoder[0].shape[2]), x.dtype)
-  (_, out), _ = jax.lax.scan(one_reflection, (u0, out0), length=reflections)
+  first = one_reflection([])
+  if reflections == 1:
+    return first[1]
+  (_, out), _ = jax.lax.scan(lambda carry, _: (one_reflection(carry[0]), None), first,
+                             length=reflections - 1)
   return out

@@ -1,0 +1,111 @@
+"""Config presets (Table 2-3) and the one place configs are validated.
+
+`validate(config)` runs before any work and raises `ConfigError` with one line that names the
+field, its value and what is allowed; code below it never re-checks the config.
+"""
+from __future__ import annotations
+
+import math
+
+import ml_collections
+
+from clmser_jax.models import VARIANTS
+from clmser_jax.models.activations import ACTIVATIONS
+
+# Table 2: depth d = len(channels); kernel 3; ReLU; one reflection.
+ARCHITECTURES = {
+    "stl10": dict(channels=(16, 32, 64, 128, 256), strides=(1, 2, 2, 2, 2)),
+    "celeba": dict(channels=(16, 32, 64, 128, 256, 256, 256), strides=(1, 2, 2, 2, 2, 2, 2)),
+}
+ARCHITECTURES["places2"] = ARCHITECTURES["celeba"]
+
+OPTIMIZERS = ("adam", "sgd")
+MODELS = ("clmser", "unet")
+KERNEL_INITS = ("auto", "he", "contractive")
+MODEL_NAMES = (*VARIANTS, "unet")
+
+
+class ConfigError(ValueError):
+  """A config field holds a value that is not allowed; the message names the field."""
+
+
+def model_config(name: str = "clmser", architecture: str = "stl10") -> ml_collections.ConfigDict:
+  """A model config for one of `MODEL_NAMES` (Table 1 plus U-Net) on a Table 2 preset."""
+  if name not in MODEL_NAMES:
+    raise ConfigError(f"model variant {name!r} is unknown; allowed: {', '.join(MODEL_NAMES)}")
+  if architecture not in ARCHITECTURES:
+    raise ConfigError(f"architecture {architecture!r} is unknown; allowed: "
+                      f"{', '.join(ARCHITECTURES)}")
+  arch = ARCHITECTURES[architecture]
+  dcw, dpn = VARIANTS.get(name, (False, False))
+  return ml_collections.ConfigDict(dict(
+      name="unet" if name == "unet" else "clmser",
+      dcw=dcw, dpn=dpn, reflections=1,
+      depth=len(arch["channels"]), channels=arch["channels"], strides=arch["strides"],
+      kernel_size=3, activation="relu", output_activation="identity",
+      kernel_init="auto", contraction_gain=0.9))
+
+
+def _fail(field, value, allowed):
+  raise ConfigError(f"config.{field}={value!r} is not allowed: {allowed}")
+
+
+def _positive_int(config, field):
+  value = config
+  for part in field.split("."):
+    value = value[part]
+  if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    _fail(field, value, "a positive integer")
+
+
+def _validate_model(config):
+  m = config.model
+  if m.name not in MODELS:
+    _fail("model.name", m.name, f"one of {MODELS}")
+  _positive_int(config, "model.depth")
+  for field in ("channels", "strides"):
+    values = tuple(m[field])
+    if len(values) != m.depth:
+      raise ConfigError(f"config.model.{field} has {len(values)} entries but "
+                        f"config.model.depth={m.depth}: give one entry per layer")
+    if not all(isinstance(v, int) and v > 0 for v in values):
+      _fail(f"model.{field}", values, "positive integers")
+  if not (isinstance(m.kernel_size, int) and m.kernel_size > 0 and m.kernel_size % 2):
+    _fail("model.kernel_size", m.kernel_size, "a positive odd integer")
+  for field in ("activation", "output_activation"):
+    if m[field] not in ACTIVATIONS:
+      _fail(f"model.{field}", m[field], f"one of {tuple(ACTIVATIONS)}")
+  _positive_int(config, "model.reflections")
+  if m.reflections > 1 and not m.dpn:
+    _fail("model.reflections", m.reflections,
+          "1 when model.dpn=False (without paired neurons nothing feeds back, so every "
+          "reflection repeats the first)")
+  if m.name == "unet" and (m.dcw or m.dpn or m.reflections != 1):
+    raise ConfigError("config.model.name='unet' needs model.dcw=False, model.dpn=False and "
+                      "model.reflections=1 (U-Net has separate kernels, concatenated skips "
+                      f"and one pass); got dcw={m.dcw}, dpn={m.dpn}, "
+                      f"reflections={m.reflections}")
+  if m.kernel_init not in KERNEL_INITS:
+    _fail("model.kernel_init", m.kernel_init, f"one of {KERNEL_INITS}")
+  if not 0 < m.contraction_gain < 1:
+    _fail("model.contraction_gain", m.contraction_gain, "a number in (0, 1)")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks every field the run uses; raises `ConfigError` naming the first bad one."""
+  if not (config.dataset == "embedded" or str(config.dataset).startswith("folder:")):
+    _fail("dataset", config.dataset, "'embedded' or 'folder:/path/to/images'")
+  for field in ("image_size", "batch_size", "num_train_steps", "eval_every_steps",
+                "checkpoint_every_steps", "log_every_steps", "num_eval_images"):
+    _positive_int(config, field)
+  if not isinstance(config.seed, int):
+    _fail("seed", config.seed, "an integer")
+  if config.optimizer.name not in OPTIMIZERS:
+    _fail("optimizer.name", config.optimizer.name, f"one of {OPTIMIZERS}")
+  if not config.optimizer.learning_rate > 0:
+    _fail("optimizer.learning_rate", config.optimizer.learning_rate, "a positive number")
+  _validate_model(config)
+  total_stride = math.prod(config.model.strides)
+  if config.image_size % total_stride:
+    _fail("image_size", config.image_size,
+          f"a multiple of the total stride {total_stride} of model.strides")

@@ -1,0 +1,44 @@
+"""Input pipeline: a fixed evaluation set and training batches that are a pure function of
+the step, so a resumed run sees exactly the batches an uninterrupted one would."""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from clmser_jax.data import photos
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Training photographs (any size >= image_size) and fixed evaluation tiles."""
+  train: tuple[np.ndarray, ...]
+  eval_images: np.ndarray  # (N, S, S, 3) float32 in [0, 1]
+  image_size: int
+
+  def train_batch(self, rng: jax.Array, batch_size: int) -> np.ndarray:
+    """Random crops with random horizontal flips, drawn with the step's key."""
+    k_image, k_y, k_x, k_flip = jax.random.split(rng, 4)
+    index = np.asarray(jax.random.randint(k_image, (batch_size,), 0, len(self.train)))
+    u_y, u_x = (np.asarray(jax.random.uniform(k, (batch_size,))) for k in (k_y, k_x))
+    flip = np.asarray(jax.random.bernoulli(k_flip, 0.5, (batch_size,)))
+    s = self.image_size
+    batch = np.empty((batch_size, s, s, 3), np.float32)
+    for b, (i, fy, fx, fl) in enumerate(zip(index, u_y, u_x, flip)):
+      image = self.train[i]
+      y = int(fy * (image.shape[0] - s + 1))
+      x = int(fx * (image.shape[1] - s + 1))
+      crop = image[y:y + s, x:x + s]
+      batch[b] = crop[:, ::-1] if fl else crop
+    return batch
+
+
+def load_dataset(config) -> Dataset:
+  """The dataset named by `config.dataset`: 'embedded' or 'folder:/path'."""
+  size = config.image_size
+  if config.dataset == "embedded":
+    train, test = photos.embedded_photos(size)
+  else:
+    train, test = photos.folder_photos(config.dataset.split(":", 1)[1], size)
+  return Dataset(tuple(train), photos.tiles(test, size, config.num_eval_images), size)

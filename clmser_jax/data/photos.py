@@ -1,0 +1,98 @@
+"""Photographs as float32 RGB arrays in [0, 1]: the embedded set and image folders."""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+from typing import Sequence
+
+import numpy as np
+from absl import logging
+from PIL import Image, UnidentifiedImageError
+
+# Colour photographs bundled with scikit-image and scikit-learn: real images, no download.
+# `motorcycle_right` is left out: it is the other half of a stereo pair with `motorcycle_left`.
+EMBEDDED_TRAIN = ("skimage:astronaut.png", "skimage:chelsea.png", "skimage:rocket.jpg",
+                  "skimage:motorcycle_left.png", "skimage:hubble_deep_field.jpg",
+                  "skimage:retina.jpg", "skimage:ihc.png", "sklearn:china.jpg")
+EMBEDDED_TEST = ("skimage:coffee.png", "sklearn:flower.jpg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _to_float(rgb: np.ndarray) -> np.ndarray:
+  return np.asarray(rgb, np.float32) / 255.0
+
+
+def _embedded(name: str) -> np.ndarray:
+  """`package:file`, a photograph shipped inside an installed package's data folder."""
+  package, file = name.split(":")
+  folder = "data" if package == "skimage" else "datasets/images"
+  return read_rgb(pathlib.Path(importlib.util.find_spec(package).origin).parent / folder / file)
+
+
+def fit_min_side(image: np.ndarray, size: int) -> np.ndarray:
+  """Upscales (bicubic) an image whose shorter side is below `size` so a crop fits."""
+  h, w = image.shape[:2]
+  if min(h, w) >= size:
+    return image
+  scale = size / min(h, w)
+  new = (max(size, round(w * scale)), max(size, round(h * scale)))
+  pil = Image.fromarray(np.uint8(np.clip(image * 255 + 0.5, 0, 255)))
+  return _to_float(pil.resize(new, Image.BICUBIC))
+
+
+def embedded_photos(size: int):
+  """`(train, test)` lists of the embedded photographs, each at least `size` a side."""
+  load = lambda names: [fit_min_side(_embedded(n), size) for n in names]
+  return load(EMBEDDED_TRAIN), load(EMBEDDED_TEST)
+
+
+def find_images(root: str) -> list[pathlib.Path]:
+  """PNG/JPEG files below `root`, recursively, in a fixed (sorted) order."""
+  path = pathlib.Path(root)
+  if not path.is_dir():
+    raise FileNotFoundError(f"dataset folder {root!r} does not exist or is not a folder")
+  files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+  if not files:
+    raise FileNotFoundError(f"dataset folder {root!r} holds no PNG or JPEG images "
+                            f"(looked recursively for {', '.join(IMAGE_SUFFIXES)})")
+  return files
+
+
+def read_rgb(path: pathlib.Path) -> np.ndarray:
+  """An image file as float32 RGB in [0, 1]; grey, palette and RGBA are converted."""
+  with Image.open(path) as image:
+    return _to_float(image.convert("RGB"))
+
+
+def folder_photos(root: str, size: int, test_every: int = 10):
+  """`(train, test)` from an image folder: every `test_every`-th file (sorted) is held out.
+
+  Unreadable files are reported by name and skipped.
+  """
+  images = []
+  for path in find_images(root):
+    try:
+      images.append(fit_min_side(read_rgb(path), size))
+    except (OSError, UnidentifiedImageError) as error:
+      logging.warning("skipping unreadable image %s: %s", path, error)
+  if len(images) < 2:
+    raise ValueError(f"dataset folder {root!r} has {len(images)} readable image(s); "
+                     "need at least 2 (one to train on, one to evaluate on)")
+  held_out = [i % test_every == test_every - 1 for i in range(len(images))]
+  if not any(held_out):
+    held_out[-1] = True
+  train = [im for im, out in zip(images, held_out) if not out]
+  test = [im for im, out in zip(images, held_out) if out]
+  return train, test
+
+
+def tiles(images: Sequence[np.ndarray], size: int, limit: int) -> np.ndarray:
+  """Up to `limit` non-overlapping `size x size` tiles, row-major over each image in turn:
+  a fixed evaluation set."""
+  out = []
+  for image in images:
+    h, w = image.shape[:2]
+    for y in range(0, h - size + 1, size):
+      for x in range(0, w - size + 1, size):
+        out.append(image[y:y + size, x:x + size])
+  return np.stack(out[:limit])

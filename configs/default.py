@@ -1,0 +1,24 @@
+"""Default run: CLmser (Table 2, STL10 preset, d=5) on the embedded photographs.
+
+`--config=configs/default.py:VARIANT` picks clmser | clmser-w | clmser-n | cae | unet.
+Any field can be overridden: `--config.model.reflections=4`.
+"""
+import ml_collections
+
+from clmser_jax.config import model_config
+
+
+def get_config(variant: str = "clmser") -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.dataset = "embedded"  # or "folder:/path/to/images"
+  config.image_size = 64
+  config.batch_size = 16
+  config.num_train_steps = 1500
+  config.eval_every_steps = 500
+  config.checkpoint_every_steps = 500
+  config.log_every_steps = 50
+  config.num_eval_images = 64
+  config.seed = 0
+  config.optimizer = ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3))  # Table 3
+  config.model = model_config(variant, "stl10")
+  return config

@@ -1,0 +1,77 @@
+"""Embedded photographs, folder datasets and the step-keyed batch sampler."""
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from clmser_jax.data import load_dataset, photos
+from configs.default import get_config
+
+
+def test_embedded_photos_are_real_colour_images():
+  train, test = photos.embedded_photos(64)
+  assert len(train) == len(photos.EMBEDDED_TRAIN) and len(test) == len(photos.EMBEDDED_TEST)
+  for image in train + test:
+    assert image.dtype == np.float32 and image.shape[2] == 3
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    assert min(image.shape[:2]) >= 64
+    assert image.std() > 0.05  # a photograph, not a flat field
+    # colour, not grey stored as RGB
+    assert np.abs(image[..., 0] - image[..., 1]).mean() > 0.005
+
+
+def test_train_and_eval_images_are_disjoint():
+  train, test = photos.embedded_photos(64)
+  for t in test:
+    assert not any(t.shape == im.shape and np.array_equal(t, im) for im in train)
+
+
+def test_train_batch_is_a_function_of_the_key():
+  dataset = load_dataset(get_config())
+  key = jax.random.key(3)
+  a = dataset.train_batch(key, 8)
+  np.testing.assert_array_equal(a, dataset.train_batch(key, 8))
+  assert not np.array_equal(a, dataset.train_batch(jax.random.fold_in(key, 1), 8))
+  assert a.shape == (8, 64, 64, 3)
+
+
+def test_eval_tiles_are_fixed_crops_of_held_out_images():
+  config = get_config()
+  dataset = load_dataset(config)
+  _, test = photos.embedded_photos(config.image_size)
+  assert dataset.eval_images.shape == (config.num_eval_images, 64, 64, 3)
+  np.testing.assert_array_equal(dataset.eval_images[0], test[0][:64, :64])
+  np.testing.assert_array_equal(dataset.eval_images[1], test[0][:64, 64:128])
+
+
+def _write(path, array, mode=None):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(array, mode).save(path)
+
+
+def test_folder_dataset(tmp_path):
+  rng = np.random.default_rng(0)
+  for i in range(11):
+    _write(tmp_path / f"sub{i % 2}" / f"img{i:02d}.png", rng.integers(0, 255, (40, 50, 3),
+                                                                      dtype=np.uint8))
+  _write(tmp_path / "grey.jpg", rng.integers(0, 255, (30, 30), dtype=np.uint8))  # upscaled
+  _write(tmp_path / "alpha.png", rng.integers(0, 255, (40, 40, 4), dtype=np.uint8))
+  (tmp_path / "broken.png").write_bytes(b"not a png")
+  (tmp_path / "notes.txt").write_text("ignored")
+  train, test = photos.folder_photos(str(tmp_path), size=32)
+  assert len(train) + len(test) == 13  # broken.png skipped, notes.txt ignored
+  assert len(test) == 1  # every 10th file, sorted
+  assert all(im.shape[2] == 3 and min(im.shape[:2]) >= 32 for im in train + test)
+  again = photos.folder_photos(str(tmp_path), size=32)
+  np.testing.assert_array_equal(test[0], again[1][0])
+
+
+def test_folder_dataset_errors(tmp_path):
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    photos.folder_photos(str(tmp_path / "missing"), 32)
+  with pytest.raises(FileNotFoundError, match="holds no PNG or JPEG"):
+    photos.folder_photos(str(tmp_path), 32)
+  (tmp_path / "a.png").write_bytes(b"junk")
+  _write(tmp_path / "b.png", np.zeros((8, 8, 3), np.uint8))
+  with pytest.raises(ValueError, match="1 readable image"):
+    photos.folder_photos(str(tmp_path), 32)

@@ -1,0 +1,71 @@
+"""W and W^T of DCW: the adjoint identity and agreement with autodiff of plain lax convs."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from clmser_jax import ops
+
+CASES = [(1, 8, 8), (1, 7, 9), (2, 8, 8), (2, 7, 7), (2, 9, 6), (3, 10, 11)]
+
+
+def _rand(seed, shape):
+  return jax.random.normal(jax.random.key(seed), shape, jnp.float32)
+
+
+def _lax_conv(x, w, s):
+  """An independent `W x`: plain lax conv with PyTorch-style padding, no custom VJP."""
+  p = (w.shape[0] - 1) // 2
+  return lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.mark.parametrize("stride,height,width", CASES)
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_adjoint_identity(stride, height, width, kernel_size):
+  x = _rand(0, (2, height, width, 3))
+  w = _rand(1, (kernel_size, kernel_size, 3, 5))
+  y = _rand(2, ops.bottom_up(x, w, stride).shape)
+  lhs = jnp.vdot(ops.bottom_up(x, w, stride), y)
+  rhs = jnp.vdot(x, ops.top_down(y, w, stride, (height, width)))
+  np.testing.assert_allclose(lhs, rhs, rtol=1e-5)
+
+
+@pytest.mark.parametrize("stride,height,width", CASES)
+def test_top_down_is_vjp_of_conv(stride, height, width):
+  x = _rand(0, (2, height, width, 4))
+  w = _rand(1, (3, 3, 4, 6))
+  y, vjp = jax.vjp(lambda x: _lax_conv(x, w, stride), x)
+  cot = _rand(2, y.shape)
+  np.testing.assert_allclose(ops.top_down(cot, w, stride, (height, width)), vjp(cot)[0],
+                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(ops.bottom_up(x, w, stride), y, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride,height,width", CASES)
+def test_custom_gradients_match_autodiff(stride, height, width):
+  """The custom VJPs (forward convs) against autodiff of the plain lax conv and its
+  autodiff transpose, for both the signal and the kernel."""
+  x = _rand(0, (2, height, width, 3))
+  w = _rand(1, (3, 3, 3, 4))
+  size = (height, width)
+  y = _rand(2, _lax_conv(x, w, stride).shape)
+  lax_top_down = lambda y, w: jax.vjp(lambda x: _lax_conv(x, w, stride), x)[1](y)[0]
+
+  def loss(conv, transpose):
+    return lambda x, y, w: jnp.sum(jnp.sin(conv(x, w, stride))) + jnp.sum(
+        jnp.cos(transpose(y, w)) * x)
+
+  ours = jax.grad(loss(ops.bottom_up, lambda y, w: ops.top_down(y, w, stride, size)),
+                  (0, 1, 2))(x, y, w)
+  ref = jax.grad(loss(_lax_conv, lax_top_down), (0, 1, 2))(x, y, w)
+  for a, b in zip(ours, ref):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_output_size_matches_conv():
+  for n in range(5, 14):
+    for s in (1, 2, 3):
+      x = jnp.zeros((1, n, n, 1))
+      assert ops.bottom_up(x, jnp.zeros((3, 3, 1, 1)), s).shape[1] == ops.output_size(n, 3, s)

@@ -10,6 +10,8 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
+  config.dataset = "embedded"  # training crops of clmser_jax.data; or "folder:/path"
+  config.num_eval_images = 1  # the study draws training crops only
   config.image_size = 32
   config.batch_size = 8
   config.kernel_size = 3

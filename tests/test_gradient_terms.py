@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from clmser_jax.analysis.gradient_terms import (USES, gradient_terms, reconstruction_loss,
-                                                term_norms, untied_reflect)
+from clmser_jax.analysis.gradient_terms import USES, gradient_terms, term_norms, untied_reflect
+from clmser_jax.metrics import reconstruction_loss
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.clmser import CLmser
 
@@ -19,7 +19,8 @@ REFLECTIONS = {"clmser": 2, "clmser-w": 2, "clmser-n": 1, "cae": 1}
 def _model(variant):
   dcw, dpn = VARIANTS[variant]
   return CLmser(channels=(4, 6, 8), strides=(1, 2, 2), dcw=dcw, dpn=dpn,
-                reflections=REFLECTIONS[variant], activation="sigmoid")
+                reflections=REFLECTIONS[variant], activation="sigmoid",
+                kernel_init="he")
 
 
 @functools.cache

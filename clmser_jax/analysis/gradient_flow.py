@@ -12,7 +12,8 @@ import pathlib
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from clmser_jax.analysis import photos, plots, study
+from clmser_jax.analysis import plots, study
+from clmser_jax.data import load_dataset
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
 
@@ -80,11 +81,11 @@ def run(config, workdir: str) -> None:
   validate(config)
   out = pathlib.Path(workdir)
   out.mkdir(parents=True, exist_ok=True)
-  pictures = photos.load_photos()
+  dataset = load_dataset(config)
   variants = tuple(config.variants)
 
   logging.info("gradient terms at initialisation")
-  norms = study.init_norms(config, pictures)
+  norms = study.init_norms(config, dataset)
   write_csv(out / "init_norms.csv", norms)
   (out / "init_table.md").write_text(init_table(norms, config))
   c = config.init
@@ -97,7 +98,7 @@ def run(config, workdir: str) -> None:
             out / f"term_shares_{init}_{act}_d{depth}.png", dpi=80)
 
   logging.info("training runs")
-  losses, train_norms = study.training_runs(config, pictures)
+  losses, train_norms = study.training_runs(config, dataset)
   write_csv(out / "training_loss.csv", losses)
   write_csv(out / "training_norms.csv", train_norms)
   t = config.train

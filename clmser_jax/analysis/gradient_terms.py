@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from clmser_jax import ops
+from clmser_jax.metrics import reconstruction_loss
 from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.clmser import CLmser
 from clmser_jax.models.reflections import bottom_up_pass, layer_sizes, top_down_pass
@@ -39,11 +40,6 @@ def kernels(model: CLmser, params: Params, side: str) -> list[jax.Array]:
   """`W_1..W_d` (DCW) or the encoder `We_k` (`side='e'`) / decoder `Wd_k` (`side='d'`)."""
   prefix = "W" if model.dcw else f"W{side}"
   return [params[f"{prefix}_{k}"] for k in range(1, len(model.channels) + 1)]
-
-
-def reconstruction_loss(reconstruction: jax.Array, x: jax.Array) -> jax.Array:
-  """Eq. 1 up to the constant: the mean squared reconstruction error."""
-  return jnp.mean(jnp.square(reconstruction - x))
 
 
 def untied_reflect(x: jax.Array, uses: Mapping[str, Params], model: CLmser) -> jax.Array:

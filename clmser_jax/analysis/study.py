@@ -14,13 +14,19 @@ import jax.numpy as jnp
 import optax
 from absl import logging
 
-from clmser_jax.analysis import photos as photo_data
 from clmser_jax.analysis.gradient_terms import USES, gradient_terms, term_norms
+from clmser_jax.data import Dataset
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.clmser import CLmser
 
 OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
 _TRAIN_STREAM, _INIT_STREAM = 0, 1  # batches for training never repeat those at init
+
+
+def batch(config, dataset: Dataset, stream: int, index: int) -> jax.Array:
+  """Training crops drawn with the key `(config.seed, stream, index)`."""
+  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), stream), index)
+  return jnp.asarray(dataset.train_batch(key, config.batch_size))
 
 
 def architecture(depth: int, config) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -52,7 +58,7 @@ def _mean_rows(runs: list[list[dict]]) -> list[dict]:
           for rows in zip(*runs)]
 
 
-def init_norms(config, photos) -> list[dict]:
+def init_norms(config, dataset: Dataset) -> list[dict]:
   """Per-layer term norms at initialisation, averaged over `config.init.num_seeds` draws of
   the kernels, each on its own batch."""
   rows = []
@@ -63,8 +69,7 @@ def init_norms(config, photos) -> list[dict]:
     model = build(config, variant, depth, act, init)
     runs = []
     for seed in range(c.num_seeds):
-      x = jnp.asarray(photo_data.random_crops(photos, (config.seed, _INIT_STREAM, seed),
-                                              config.batch_size, config.image_size))
+      x = batch(config, dataset, _INIT_STREAM, seed)
       params = model.init(jax.random.key(config.seed + seed), x)["params"]
       # `kernel_init` only matters to `init`: one compile serves every initialiser.
       runs.append(term_norms(_terms(model.clone(kernel_init="he"), params, x)[1]))
@@ -83,18 +88,18 @@ def _train_step(model, optimizer):
   return step
 
 
-def train(config, photos, model: CLmser, optimizer_name: str):
+def train(config, dataset: Dataset, model: CLmser, optimizer_name: str):
   """Trains `model` from its initialisation; returns the loss rows (every step) and the
   term-norm rows (every `config.train.norm_every` steps, and at step 0)."""
   c = config.train
   optimizer = OPTIMIZERS[optimizer_name](c.learning_rates[optimizer_name])
-  batch = lambda t: jnp.asarray(photo_data.random_crops(
-      photos, (config.seed, _TRAIN_STREAM, t), config.batch_size, config.image_size))
-  params = model.init(jax.random.key(config.seed), batch(0))["params"]
+  params = model.init(jax.random.key(config.seed),
+                      batch(config, dataset, _TRAIN_STREAM, 0))["params"]
   opt_state, step = optimizer.init(params), _train_step(model, optimizer)
   losses, norms = [], []
   for t in range(c.num_steps + 1):
-    new_params, new_state, loss, terms = step(params, opt_state, batch(t))
+    new_params, new_state, loss, terms = step(params, opt_state,
+                                              batch(config, dataset, _TRAIN_STREAM, t))
     if not jnp.isfinite(loss):
       raise FloatingPointError(f"non-finite loss at step {t}")
     losses.append({"step": t, "loss": float(loss)})
@@ -104,7 +109,7 @@ def train(config, photos, model: CLmser, optimizer_name: str):
   return losses, norms
 
 
-def training_runs(config, photos):
+def training_runs(config, dataset: Dataset):
   """`train` for every optimizer, depth, activation and variant of `config.train`."""
   c = config.train
   losses, norms = [], []
@@ -112,8 +117,8 @@ def training_runs(config, photos):
       c.optimizers, c.activations, c.depths, config.variants):
     key = dict(optimizer=opt, activation=act, depth=depth, variant=variant)
     logging.info("train: %s", key)
-    run_losses, run_norms = train(config, photos, build(config, variant, depth, act,
-                                                        c.kernel_init), opt)
+    model = build(config, variant, depth, act, c.kernel_init)
+    run_losses, run_norms = train(config, dataset, model, opt)
     losses += [{**key, **r} for r in run_losses]
     norms += [{**key, **r} for r in run_norms]
   return losses, norms

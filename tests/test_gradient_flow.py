@@ -1,6 +1,7 @@
 """The study script end to end on a tiny config, and its pieces."""
 import csv
 
+import numpy as np
 import pytest
 
 from clmser_jax.analysis import gradient_flow, plots, study
@@ -64,3 +65,7 @@ def test_layer_shares_sum_to_one():
   shares = plots.layer_shares(rows, 2)
   assert shares[1] == {"encoder": 0.25, "skip": 0.5, "decoder": 0.25, "feedback": 0.0}
   assert shares[2]["encoder"] == 0.75
+
+
+def test_moving_average():
+  np.testing.assert_allclose(plots.moving_average([1.0, 3.0, 5.0, 7.0], 2), [1, 2, 4, 6])

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 from clmser_jax.analysis.gradient_terms import USES  # noqa: E402
 
@@ -28,6 +30,7 @@ def _grid(activations, depths, title):
     for j, depth in enumerate(depths):
       axes[i][j].set_title(f"{act}, d={depth}", fontsize=9)
       axes[i][j].set_yscale("log")
+      axes[i][j].xaxis.set_major_locator(ticker.MaxNLocator(nbins=6, integer=True))
   return fig, axes
 
 
@@ -82,14 +85,24 @@ def term_shares(rows, kernel_init, activation, depth, variants):
   return _legend(fig, [axes])
 
 
-def convergence(loss_rows, optimizer, activations, depths, variants):
-  """Fig. 6: training loss (Eq. 1) against steps, one line per variant."""
+def moving_average(values, window: int) -> np.ndarray:
+  """Means over `window` consecutive values (fewer at the start): one-batch losses are noisy."""
+  sums = np.cumsum(np.concatenate([[0.0], values]))
+  counts = np.minimum(np.arange(1, len(values) + 1), window)
+  return (sums[1:] - sums[np.arange(len(values)) + 1 - counts]) / counts
+
+
+def convergence(loss_rows, optimizer, activations, depths, variants, window=10):
+  """Fig. 6: training loss (Eq. 1) against steps, one line per variant; faint the loss of
+  each batch, solid its moving average over `window` steps."""
   fig, axes = _grid(activations, depths, f"training loss, {optimizer}")
   for i, act in enumerate(activations):
     for j, depth in enumerate(depths):
-      for v in variants:
+      for n, v in enumerate(variants):
         sel = _select(loss_rows, optimizer=optimizer, activation=act, depth=depth, variant=v)
-        axes[i][j].plot([r["step"] for r in sel], [r["loss"] for r in sel], lw=1,
+        steps, losses = [r["step"] for r in sel], [r["loss"] for r in sel]
+        axes[i][j].plot(steps, losses, lw=0.5, alpha=0.3, color=f"C{n}")
+        axes[i][j].plot(steps, moving_average(losses, window), lw=1.2, color=f"C{n}",
                         label=LABELS[v])
       axes[i][j].set_xlabel("step", fontsize=8)
   return _legend(fig, axes)

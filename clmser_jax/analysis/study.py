@@ -41,6 +41,7 @@ def architecture(depth: int, config) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def build(config, variant: str, depth: int, activation: str, kernel_init: str) -> CLmser:
+  """A Table 1 variant with `depth` layers of `architecture` and one reflection (Sec. 4.2)."""
   dcw, dpn = VARIANTS[variant]
   channels, strides = architecture(depth, config)
   return CLmser(channels=channels, strides=strides, kernel_size=config.kernel_size, dcw=dcw,

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from clmser_jax.analysis import gradient_flow, plots, study
+from clmser_jax.data import load_dataset
 from configs.gradient_flow import get_config
 
 
@@ -69,3 +70,12 @@ def test_layer_shares_sum_to_one():
 
 def test_moving_average():
   np.testing.assert_allclose(plots.moving_average([1.0, 3.0, 5.0, 7.0], 2), [1, 2, 4, 6])
+
+
+def test_a_diverging_run_stops_and_says_so():
+  config = _tiny_config()
+  config.train.update(num_steps=50, learning_rates=dict(sgd=1e12, adam=1e-3))
+  model = study.build(config, "cae", 2, "relu", "he")
+  losses, _ = study.train(config, load_dataset(config), model, "sgd")
+  assert not np.isfinite(losses[-1]["loss"]) and len(losses) < 51
+  assert all(np.isfinite(r["loss"]) for r in losses[:-1])

@@ -107,10 +107,14 @@ def run(config, workdir: str) -> None:
         out / f"convergence_{opt}.png", dpi=80)
     plots.training_norms(train_norms, opt, t.activations, t.depths, variants).savefig(
         out / f"training_norms_{opt}.png", dpi=80)
-  final = {f"{r['optimizer']}/{r['activation']}/d{r['depth']}/{r['variant']}": r["loss"]
-           for r in losses if r["step"] == t.num_steps}
-  (out / "summary.json").write_text(json.dumps(
-      {"config": config.to_dict(), "final_loss": final}, indent=1))
+  last = {}  # run -> its last loss row; a diverged run ends before num_steps
+  for r in losses:
+    last[f"{r['optimizer']}/{r['activation']}/d{r['depth']}/{r['variant']}"] = r
+  (out / "summary.json").write_text(json.dumps({
+      "config": config.to_dict(),
+      "final_loss": {run: r["loss"] for run, r in last.items() if r["step"] == t.num_steps},
+      "diverged_at_step": {run: r["step"] for run, r in last.items()
+                           if r["step"] < t.num_steps}}, indent=1))
   plots.plt.close("all")
 
 

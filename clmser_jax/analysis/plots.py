@@ -24,7 +24,7 @@ def encoder_side(rows):
 
 def _grid(activations, depths, title):
   fig, axes = plt.subplots(len(activations), len(depths), squeeze=False,
-                           figsize=(3.2 * len(depths), 2.6 * len(activations)))
+                           figsize=(max(3.2 * len(depths), 6.4), 2.6 * len(activations) + 0.6))
   fig.suptitle(title, fontsize=10)
   for i, act in enumerate(activations):
     for j, depth in enumerate(depths):

@@ -5,12 +5,15 @@ A kernel `W_k` enters the perception of Eq. 3-5 through up to four *uses*. By th
 the tied gradient is the sum of the partial derivatives through each use, so giving every use
 its own copy of the parameters and differentiating each copy splits it exactly:
 
-| use      | where the kernel acts                                          | paper            |
-|----------|----------------------------------------------------------------|------------------|
-| encoder  | `Y_k = W_k H_{k-1}` read by the bottom-up chain `H_k = f(Y_k + U_k)` | Eq. 10 encoder; the `du_k/dW_k` term of Eq. 13, 15 |
-| skip     | the same `Y_k` read by the top-down fusion `H_k = f(Y_k + U_k)` (DPN) | the `dy_k/dW_k` term of Eq. 14-15 |
-| decoder  | `U_{k-1} = W_k^T H_k` read by the top-down chain, or the output `U_0` | Eq. 10 decoder; first term of Eq. 13, 15 |
-| feedback | the same `U_{k-1}` read by the next bottom-up pass (DPN, r > 1)  | beyond the paper's one reflection |
+| use      | where the kernel acts                               | paper term               |
+|----------|-----------------------------------------------------|--------------------------|
+| encoder  | `Y_k = W_k H_{k-1}` read by the bottom-up chain      | Eq. 10 (encoder); the    |
+|          | `H_k = f(Y_k + U_k)`                                 | `du_k/dW_k` of Eq. 13, 15 |
+| skip     | the same `Y_k` read by the top-down fusion (DPN)     | `dy_k/dW_k` of Eq. 14-15 |
+| decoder  | `U_{k-1} = W_k^T H_k` read by the top-down chain,    | Eq. 10 (decoder); first  |
+|          | or the output `U_0`                                  | term of Eq. 13, 15       |
+| feedback | the same `U_{k-1}` read by the next bottom-up pass   | beyond the paper's one   |
+|          | (DPN, r > 1)                                         | reflection               |
 
 A term holds every path that starts with its use, whatever the path crosses later (the
 `du_k/dW_k` factor of Eq. 13 and 15 likewise runs up the encoder and down the decoder).

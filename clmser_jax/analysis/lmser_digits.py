@@ -59,7 +59,8 @@ def feature_grid(w1: np.ndarray, ax) -> None:
   grid = np.ones((rows * 9 + 1, cols * 9 + 1))
   for i, w in enumerate(w1):
     r, c = divmod(i, cols)
-    grid[1 + 9 * r:9 * r + 9, 1 + 9 * c:9 * c + 9] = ((w - w.min()) / (np.ptp(w) + 1e-12)).reshape(8, 8)
+    tile = (w - w.min()) / (np.ptp(w) + 1e-12)
+    grid[1 + 9 * r:9 * r + 9, 1 + 9 * c:9 * c + 9] = tile.reshape(8, 8)
   ax.imshow(grid, cmap="gray", interpolation="nearest")
   ax.axis("off")
 

@@ -44,10 +44,15 @@ def test_run_writes_every_output(tmp_path):
   assert "| CAE |" in table and "k=3" in table
 
 
-def test_validate_names_the_field():
+@pytest.mark.parametrize("field,value", [
+    ("train.optimizers", ("rmsprop",)), ("variants", ()), ("init.depths", (0, 3)),
+    ("train.num_steps", 0), ("table_depths", (7,))])
+def test_validate_names_the_field(field, value):
   config = _tiny_config()
-  config.train.optimizers = ("rmsprop",)
-  with pytest.raises(gradient_flow.ConfigError, match="train.optimizers"):
+  gradient_flow.validate(config)
+  parent, _, name = field.rpartition(".")
+  (config[parent] if parent else config)[name] = value
+  with pytest.raises(gradient_flow.ConfigError, match=field):
     gradient_flow.validate(config)
 
 

@@ -13,6 +13,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from clmser_jax.analysis import plots, study
+from clmser_jax.config import KERNEL_INITS, ConfigError
 from clmser_jax.data import load_dataset
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
@@ -20,32 +21,34 @@ from clmser_jax.models.activations import ACTIVATIONS
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/gradient_flow.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "output folder", required=True)
 
-KERNEL_INITS = ("auto", "he", "contractive")
 
-
-class ConfigError(ValueError):
-  """A config field holds a value that is not allowed; the message names the field."""
+def _field(config, dotted: str):
+  for part in dotted.split("."):
+    config = config[part]
+  return config
 
 
 def validate(config) -> None:
   """Checks the fields the study reads; raises `ConfigError` naming the first bad one."""
-  allowed = {"variants": VARIANTS, "init.activations": ACTIVATIONS,
+  subsets = {"variants": VARIANTS, "init.activations": ACTIVATIONS,
              "train.activations": ACTIVATIONS, "init.kernel_inits": KERNEL_INITS,
              "train.optimizers": study.OPTIMIZERS}
-  for field, options in allowed.items():
-    values = tuple(config[field.split(".")[0]][field.split(".")[1]] if "." in field
-                   else config[field])
+  for field, options in subsets.items():
+    values = tuple(_field(config, field))
     if not values or any(v not in options for v in values):
-      raise ConfigError(f"config.{field}={values!r}: give a non-empty subset of "
-                        f"{tuple(options)}")
+      raise ConfigError(f"config.{field}={values!r}: a non-empty subset of {tuple(options)}")
   if config.train.kernel_init not in KERNEL_INITS:
     raise ConfigError(f"config.train.kernel_init={config.train.kernel_init!r}: one of "
                       f"{KERNEL_INITS}")
   for field in ("init.depths", "train.depths", "table_depths"):
-    parent, _, name = field.rpartition(".")
-    values = tuple((config[parent] if parent else config)[name])
-    if any(not isinstance(d, int) or d < 1 for d in values):
+    values = tuple(_field(config, field))
+    if not values or any(not isinstance(d, int) or d < 1 for d in values):
       raise ConfigError(f"config.{field}={values!r}: positive integers")
+  for field in ("image_size", "batch_size", "kernel_size", "width", "max_width", "min_size",
+                "init.num_seeds", "train.num_steps", "train.norm_every"):
+    value = _field(config, field)
+    if not isinstance(value, int) or value < 1:
+      raise ConfigError(f"config.{field}={value!r}: a positive integer")
   if not set(config.table_depths) <= set(config.init.depths):
     raise ConfigError(f"config.table_depths={tuple(config.table_depths)!r} must be among "
                       f"config.init.depths={tuple(config.init.depths)!r}")

@@ -6,7 +6,8 @@ and serves both ways (DCW): bottom-up `y_k = W_k z_{k-1}`, top-down
 `u_{k-1} = W_k^T z_k`. Every hidden neuron sums both (DPN), `z_k = s(y_k + u_k)`; the top
 layer has no `u`. Perception (`perceive`) starts with one bottom-up pass (Eq. 3) and then
 relaxes all layers at once (the simultaneous update of Eq. 6) towards the equilibrium of
-the Lmser dynamics. The reconstruction is the linear top-down signal to the input,
+the Lmser dynamics. Eq. 6 as printed also applies `f` to `Y` and `U`; Eq. 3-5 and Xu's
+dynamics do not, nor does this file. The reconstruction is the linear top-down signal to the input,
 `x_hat = W_1^T z_1`, and the loss is Eq. 1, `J = 1/2 E ||x - W_1^T z_1||^2`.
 
 Learning either differentiates `J` through the perception (`loss` with `jax.grad`) or applies

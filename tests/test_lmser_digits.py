@@ -1,4 +1,6 @@
-"""The digits script's learning loop and feature picture."""
+"""The digits script's learning loop, feature picture and outputs."""
+import json
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -25,3 +27,15 @@ def test_feature_grid_draws_every_row_in_place():
   np.testing.assert_allclose(grid[1:9, 1:9], np.arange(64).reshape(8, 8) / 63)
   np.testing.assert_allclose(grid[10:18, 10:18], np.arange(64).reshape(8, 8) / 63)
   plt.close(fig)
+
+
+def test_run_writes_pictures_and_curves(tmp_path):
+  config = get_config()
+  config.update(num_steps=4, log_every=2, batch_size=8)
+  config.networks = dict(tiny=(4,))
+  lmser_digits.run(config, str(tmp_path))
+  assert (tmp_path / "lmser_features.png").stat().st_size > 0
+  assert (tmp_path / "lmser_loss.png").stat().st_size > 0
+  curves = json.loads((tmp_path / "lmser_digits.json").read_text())
+  assert sorted(curves) == ["tiny/autodiff", "tiny/eq2"]
+  assert [t for t, _ in curves["tiny/eq2"]] == [0, 2, 4]

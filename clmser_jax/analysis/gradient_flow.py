@@ -18,10 +18,6 @@ from clmser_jax.data import load_dataset
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/gradient_flow.py")
-_WORKDIR = flags.DEFINE_string("workdir", None, "output folder", required=True)
-
-
 def _field(config, dotted: str):
   for part in dotted.split("."):
     config = config[part]
@@ -121,10 +117,12 @@ def run(config, workdir: str) -> None:
   plots.plt.close("all")
 
 
-def main(argv):
-  del argv
-  run(_CONFIG.value, _WORKDIR.value)
+def _cli():
+  """Flags live here, not at import, so the library can be imported next to other scripts."""
+  config = config_flags.DEFINE_config_file("config", "configs/gradient_flow.py")
+  workdir = flags.DEFINE_string("workdir", None, "output folder", required=True)
+  app.run(lambda argv: run(config.value, workdir.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli()

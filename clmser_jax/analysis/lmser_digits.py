@@ -22,9 +22,6 @@ from clmser_jax.models import lmser_fc as lmser
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/lmser_digits.py")
-_WORKDIR = flags.DEFINE_string("workdir", None, "output folder", required=True)
-
 RULES = {"autodiff": lmser.exact_update, "eq2": lmser.eq2_update}
 
 
@@ -65,9 +62,10 @@ def feature_grid(w1: np.ndarray, ax) -> None:
   ax.axis("off")
 
 
-def main(argv):
-  del argv
-  config, out = _CONFIG.value, pathlib.Path(_WORKDIR.value)
+def run(config, workdir: str) -> None:
+  """Learns every network of `config.networks` with both rules; writes the pictures and the
+  loss curves to `workdir`."""
+  out = pathlib.Path(workdir)
   out.mkdir(parents=True, exist_ok=True)
   x = digits()
   results = {(net, rule): learn(config, x, hidden, rule)
@@ -87,7 +85,15 @@ def main(argv):
   fig.savefig(out / "lmser_loss.png", dpi=80)
   (out / "lmser_digits.json").write_text(json.dumps(
       {f"{net}/{rule}": curve for (net, rule), (_, curve) in results.items()}, indent=1))
+  plt.close("all")
+
+
+def _cli():
+  """Flags live here, not at import, so the library can be imported next to other scripts."""
+  config = config_flags.DEFINE_config_file("config", "configs/lmser_digits.py")
+  workdir = flags.DEFINE_string("workdir", None, "output folder", required=True)
+  app.run(lambda argv: run(config.value, workdir.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli()

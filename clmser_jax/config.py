@@ -9,6 +9,7 @@ import math
 
 import ml_collections
 
+from clmser_jax import masks
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
 
@@ -23,6 +24,10 @@ OPTIMIZERS = ("adam", "sgd")
 MODELS = ("clmser", "unet")
 KERNEL_INITS = ("auto", "he", "contractive")
 MODEL_NAMES = (*VARIANTS, "unet")
+TASKS = ("reconstruct", "inpaint")
+PIXEL_RANGES = ("unit", "symmetric")
+LOSSES = ("mse", "hole_valid")
+NORMS = ("l1", "l2")
 
 
 class ConfigError(ValueError):
@@ -44,6 +49,24 @@ def model_config(name: str = "clmser", architecture: str = "stl10") -> ml_collec
       depth=len(arch["channels"]), channels=arch["channels"], strides=arch["strides"],
       kernel_size=3, activation="relu", output_activation="identity",
       kernel_init="auto", contraction_gain=0.9))
+
+
+def task_config(name: str = "reconstruct", **overrides) -> ml_collections.ConfigDict:
+  """What the network is trained for (`tasks.py`): reconstruction or inpainting.
+
+  Inpainting fields: `mask` ('points' = the paper's dense point-shaped masks, 'rectangle',
+  'strokes' or 'folder:/path' of PNG masks, read with `mask_polarity` 'known' or 'hole' for
+  white), `mask_ratio` (hole fraction of generated masks), `mask_bank_size` (masks generated
+  once and sampled per step), `mask_channel` (feed the mask as a fourth channel), `loss`
+  ('mse' over the full image, as the authors, or 'hole_valid': `hole_weight` and
+  `valid_weight` times the `loss_norm` error over holes and known pixels).
+  """
+  config = ml_collections.ConfigDict(dict(
+      name=name, pixel_range="unit", mask="points", mask_ratio=0.25, mask_polarity="known",
+      mask_bank_size=512, mask_channel=False, loss="mse", loss_norm="l1", hole_weight=6.0,
+      valid_weight=1.0))
+  config.update(overrides)
+  return config
 
 
 def _fail(field, value, allowed):
@@ -91,6 +114,24 @@ def _validate_model(config):
     _fail("model.contraction_gain", m.contraction_gain, "a number in (0, 1)")
 
 
+def _validate_task(config):
+  t = config.task
+  for field, allowed in (("name", TASKS), ("pixel_range", PIXEL_RANGES), ("loss", LOSSES),
+                         ("loss_norm", NORMS), ("mask_polarity", masks.POLARITIES)):
+    if t[field] not in allowed:
+      _fail(f"task.{field}", t[field], f"one of {allowed}")
+  if t.name != "inpaint":
+    return
+  if not (t.mask in masks.MASKS or t.mask.startswith("folder:")):
+    _fail("task.mask", t.mask, f"one of {tuple(masks.MASKS)} or 'folder:/path/to/masks'")
+  if not 0 <= t.mask_ratio < 1:
+    _fail("task.mask_ratio", t.mask_ratio, "a hole fraction in [0, 1)")
+  _positive_int(config, "task.mask_bank_size")
+  for field in ("hole_weight", "valid_weight"):
+    if t[field] < 0:
+      _fail(f"task.{field}", t[field], "a non-negative number")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks every field the run uses; raises `ConfigError` naming the first bad one."""
   if not (config.dataset == "embedded" or str(config.dataset).startswith("folder:")):
@@ -98,6 +139,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("image_size", "batch_size", "num_train_steps", "eval_every_steps",
                 "checkpoint_every_steps", "log_every_steps", "num_eval_images"):
     _positive_int(config, field)
+  if not (isinstance(config.resize, int) and (config.resize == 0 or
+                                              config.resize >= config.image_size)):
+    _fail("resize", config.resize, f"0 (native resolution) or an integer >= image_size="
+          f"{config.image_size} (the shorter side is resized to it before cropping)")
   if not isinstance(config.seed, int):
     _fail("seed", config.seed, "an integer")
   if config.optimizer.name not in OPTIMIZERS:
@@ -105,6 +150,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not config.optimizer.learning_rate > 0:
     _fail("optimizer.learning_rate", config.optimizer.learning_rate, "a positive number")
   _validate_model(config)
+  _validate_task(config)
   total_stride = math.prod(config.model.strides)
   if config.image_size % total_stride:
     _fail("image_size", config.image_size,

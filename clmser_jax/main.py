@@ -21,6 +21,8 @@ def main(argv):
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except ConfigError as error:
     sys.exit(f"clmser_jax: config error: {error}")
+  except FileNotFoundError as error:
+    sys.exit(f"clmser_jax: {error}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import jax
-import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 
@@ -26,6 +25,7 @@ def replicated(mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def global_batch(batch: np.ndarray, mesh) -> jax.Array:
-  """A host batch placed as one global array sharded over the `data` axis."""
+def global_batch(batch, mesh):
+  """A host batch (an array or a dict of arrays) placed as global arrays sharded over the
+  `data` axis."""
   return jax.device_put(batch, data_sharding(mesh))

@@ -3,6 +3,7 @@ share. A row of small pure helpers and one loop (Sec. 4.1 learning phase: minimi
 backpropagation through the reflections)."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -16,7 +17,7 @@ import optax
 from absl import logging
 from flax.training import train_state
 
-from clmser_jax import checkpoint, metrics, parallel, writers
+from clmser_jax import checkpoint, metrics, parallel, tasks, writers
 from clmser_jax.config import ConfigError, validate
 from clmser_jax.data import load_dataset
 from clmser_jax.models import build_model
@@ -29,37 +30,39 @@ def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformati
   return {"adam": optax.adam, "sgd": optax.sgd}[opt.name](opt.learning_rate)
 
 
-def create_train_state(rng, model, tx, image_shape) -> TrainState:
-  params = model.init(rng, jnp.zeros(image_shape, jnp.float32))["params"]
+def create_train_state(rng, model, tx, input_shape) -> TrainState:
+  params = model.init(rng, jnp.zeros(input_shape, jnp.float32))["params"]
   return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
 
 
-def train_step(state: TrainState, images: jax.Array):
-  """One update on the Eq. 1 loss; returns the new state and `{loss, grad_norm}`."""
+def train_step(state: TrainState, batch, task):
+  """One update on the task's loss (Eq. 1 for reconstruction); returns the new state and
+  `{loss, grad_norm}`."""
   def loss_fn(params):
-    return metrics.reconstruction_loss(state.apply_fn({"params": params}, images), images)
+    output = state.apply_fn({"params": params}, tasks.model_input(batch, task))
+    return tasks.loss(output, batch, task)
 
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   return state.apply_gradients(grads=grads), {"loss": loss,
                                                "grad_norm": optax.tree.norm(grads)}
 
 
-def eval_step(state: TrainState, images: jax.Array):
-  """Reconstructions and per-image metrics of a batch of evaluation images."""
-  reconstruction = state.apply_fn({"params": state.params}, images)
-  return reconstruction, metrics.image_metrics(reconstruction, images)
+def eval_step(state: TrainState, batch, task):
+  """The task's predictions in [0, 1] and their per-image metrics against the images."""
+  output = state.apply_fn({"params": state.params}, tasks.model_input(batch, task))
+  predicted = tasks.prediction(output, batch, task)
+  return predicted, metrics.image_metrics(predicted, batch["image"])
 
 
-def evaluate(eval_fn, state, images: np.ndarray, batch_size: int, mesh):
-  """Mean metrics over the evaluation set and the reconstructions of its first batch."""
+def evaluate(eval_fn, state, batches, mesh):
+  """Mean metrics over the evaluation batches, and the first batch with its predictions."""
   per_image, first = [], None
-  for start in range(0, len(images), batch_size):
-    batch = jax.device_put(images[start:start + batch_size], parallel.replicated(mesh))
-    reconstruction, values = eval_fn(state, batch)
+  for batch in batches:
+    predicted, values = eval_fn(state, jax.device_put(batch, parallel.replicated(mesh)))
     per_image.append(jax.device_get(values))
-    first = reconstruction if first is None else first
+    first = (batch, np.asarray(predicted)) if first is None else first
   means = {k: float(np.mean(np.concatenate([v[k] for v in per_image]))) for k in per_image[0]}
-  return means, np.asarray(first)
+  return means, first
 
 
 def _check_finite(step: int, values: dict[str, float]) -> None:
@@ -100,10 +103,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   mesh = parallel.make_mesh()
   rng = jax.random.key(config.seed)
   init_rng, data_rng = jax.random.split(rng)
-  image_shape = (1, config.image_size, config.image_size, 3)
+  task = config.task
+  train_masks = tasks.mask_bank(task, config.image_size, config.seed, task.mask_bank_size)
+  eval_masks = tasks.mask_bank(task, config.image_size, config.seed + 1, task.mask_bank_size)
+  first = next(tasks.eval_batches(dataset, eval_masks, 1))
+  input_shape = tasks.model_input(first, task).shape
 
   repl = parallel.replicated(mesh)
-  init = jax.jit(lambda r: create_train_state(r, model, tx, image_shape), out_shardings=repl)
+  init = jax.jit(lambda r: create_train_state(r, model, tx, input_shape), out_shardings=repl)
   state = init(init_rng)
   mngr = checkpoint.manager(workdir)
   restored, start_step = checkpoint.restore_latest(mngr, state)
@@ -111,14 +118,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   if start_step:
     logging.info("resumed from the checkpoint at step %d", start_step)
 
-  step_fn = jax.jit(train_step, in_shardings=(repl, parallel.data_sharding(mesh)),
+  step_fn = jax.jit(functools.partial(train_step, task=task),
+                    in_shardings=(repl, parallel.data_sharding(mesh)),
                     out_shardings=(repl, repl), donate_argnums=0)
-  eval_fn = jax.jit(eval_step)
+  eval_fn = jax.jit(functools.partial(eval_step, task=task))
   writer = writers.MetricWriter(workdir, start_step)
   pending, t0 = [], time.perf_counter()
   for step in range(start_step + 1, config.num_train_steps + 1):
-    images = dataset.train_batch(jax.random.fold_in(data_rng, step), config.batch_size)
-    state, step_metrics = step_fn(state, parallel.global_batch(images, mesh))
+    batch = tasks.train_batch(dataset, train_masks, jax.random.fold_in(data_rng, step),
+                              config.batch_size)
+    state, step_metrics = step_fn(state, parallel.global_batch(batch, mesh))
     pending.append(step_metrics)
     last = step == config.num_train_steps
     if step % config.log_every_steps == 0 or last:
@@ -129,13 +138,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       writer.write(step, "train", values)
       pending = []
     if step % config.eval_every_steps == 0 or last:
-      means, reconstruction = evaluate(eval_fn, state, dataset.eval_images,
-                                       config.batch_size, mesh)
+      means, (shown, predicted) = evaluate(
+          eval_fn, state, tasks.eval_batches(dataset, eval_masks, config.batch_size), mesh)
       writer.write(step, "eval", means)
       logging.info("eval at step %d: %s", step, json.dumps(means))
-      shown = dataset.eval_images[:len(reconstruction)][:8]
       writers.save_image_grid(os.path.join(workdir, "images", f"eval_{step:07d}.png"),
-                              [shown, reconstruction[:8], shown])
+                              [tasks.shown_input(shown, task)[:8], predicted[:8],
+                               shown["image"][:8]])
     if step % config.checkpoint_every_steps == 0 or last:
       checkpoint.save(mngr, step, state)
   mngr.wait_until_finished()

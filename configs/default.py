@@ -5,13 +5,14 @@ Any field can be overridden: `--config.model.reflections=4`.
 """
 import ml_collections
 
-from clmser_jax.config import model_config
+from clmser_jax.config import model_config, task_config
 
 
 def get_config(variant: str = "clmser") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.dataset = "embedded"  # or "folder:/path/to/images"
   config.image_size = 64
+  config.resize = 0  # shorter side resized to this before cropping; 0 = native resolution
   config.batch_size = 16
   config.num_train_steps = 1500
   config.eval_every_steps = 500
@@ -21,4 +22,5 @@ def get_config(variant: str = "clmser") -> ml_collections.ConfigDict:
   config.seed = 0
   config.optimizer = ml_collections.ConfigDict(dict(name="adam", learning_rate=1e-3))  # Table 3
   config.model = model_config(variant, "stl10")
+  config.task = task_config("reconstruct")
   return config

@@ -12,12 +12,11 @@ def test_embedded_photos_are_real_colour_images():
   train, test = photos.embedded_photos(64)
   assert len(train) == len(photos.EMBEDDED_TRAIN) and len(test) == len(photos.EMBEDDED_TEST)
   for image in train + test:
-    assert image.dtype == np.float32 and image.shape[2] == 3
-    assert 0.0 <= image.min() and image.max() <= 1.0
+    assert image.dtype == np.uint8 and image.shape[2] == 3
     assert min(image.shape[:2]) >= 64
-    assert image.std() > 0.05  # a photograph, not a flat field
+    assert image.std() > 12  # a photograph, not a flat field
     # colour, not grey stored as RGB
-    assert np.abs(image[..., 0] - image[..., 1]).mean() > 0.005
+    assert np.abs(image[..., 0].astype(int) - image[..., 1]).mean() > 1
 
 
 def test_train_and_eval_images_are_disjoint():
@@ -32,7 +31,8 @@ def test_train_batch_is_a_function_of_the_key():
   a = dataset.train_batch(key, 8)
   np.testing.assert_array_equal(a, dataset.train_batch(key, 8))
   assert not np.array_equal(a, dataset.train_batch(jax.random.fold_in(key, 1), 8))
-  assert a.shape == (8, 64, 64, 3)
+  assert a.shape == (8, 64, 64, 3) and a.dtype == np.float32
+  assert 0.0 <= a.min() and a.max() <= 1.0
 
 
 def test_eval_tiles_are_fixed_crops_of_held_out_images():
@@ -40,8 +40,17 @@ def test_eval_tiles_are_fixed_crops_of_held_out_images():
   dataset = load_dataset(config)
   _, test = photos.embedded_photos(config.image_size)
   assert dataset.eval_images.shape == (config.num_eval_images, 64, 64, 3)
-  np.testing.assert_array_equal(dataset.eval_images[0], test[0][:64, :64])
-  np.testing.assert_array_equal(dataset.eval_images[1], test[0][:64, 64:128])
+  np.testing.assert_array_equal(dataset.eval_images[0] * 255, test[0][:64, :64])
+  np.testing.assert_array_equal(dataset.eval_images[1] * 255, test[0][:64, 64:128])
+
+
+def test_resize_shorter_side():
+  config = get_config()
+  config.resize = 96
+  dataset = load_dataset(config)
+  assert all(min(im.shape[:2]) == 96 for im in dataset.train)
+  chelsea = dataset.train[1]  # 300x451 -> 96x144
+  assert chelsea.shape == (96, 144, 3)
 
 
 def _write(path, array, mode=None):

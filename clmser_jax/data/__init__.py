@@ -12,13 +12,14 @@ from clmser_jax.data import photos
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Training photographs (any size >= image_size) and fixed evaluation tiles."""
+  """Training photographs (uint8, any size >= image_size) and fixed evaluation tiles."""
   train: tuple[np.ndarray, ...]
   eval_images: np.ndarray  # (N, S, S, 3) float32 in [0, 1]
   image_size: int
 
   def train_batch(self, rng: jax.Array, batch_size: int) -> np.ndarray:
-    """Random crops with random horizontal flips, drawn with the step's key."""
+    """Random crops with random horizontal flips, float32 in [0, 1], drawn with the step's
+    key."""
     k_image, k_y, k_x, k_flip = jax.random.split(rng, 4)
     index = np.asarray(jax.random.randint(k_image, (batch_size,), 0, len(self.train)))
     u_y, u_x = (np.asarray(jax.random.uniform(k, (batch_size,))) for k in (k_y, k_x))
@@ -31,14 +32,14 @@ class Dataset:
       x = int(fx * (image.shape[1] - s + 1))
       crop = image[y:y + s, x:x + s]
       batch[b] = crop[:, ::-1] if fl else crop
-    return batch
+    return batch / 255.0
 
 
 def load_dataset(config) -> Dataset:
   """The dataset named by `config.dataset`: 'embedded' or 'folder:/path'."""
   size = config.image_size
   if config.dataset == "embedded":
-    train, test = photos.embedded_photos(size)
+    train, test = photos.embedded_photos(size, config.resize)
   else:
-    train, test = photos.folder_photos(config.dataset.split(":", 1)[1], size)
+    train, test = photos.folder_photos(config.dataset.split(":", 1)[1], size, config.resize)
   return Dataset(tuple(train), photos.tiles(test, size, config.num_eval_images), size)

@@ -1,4 +1,4 @@
-"""Photographs as float32 RGB arrays in [0, 1]: the embedded set and image folders."""
+"""Photographs as uint8 RGB arrays (compact in memory): the embedded set and image folders."""
 from __future__ import annotations
 
 import importlib.util
@@ -18,10 +18,6 @@ EMBEDDED_TEST = ("skimage:coffee.png", "sklearn:flower.jpg")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def _to_float(rgb: np.ndarray) -> np.ndarray:
-  return np.asarray(rgb, np.float32) / 255.0
-
-
 def _embedded(name: str) -> np.ndarray:
   """`package:file`, a photograph shipped inside an installed package's data folder."""
   package, file = name.split(":")
@@ -29,20 +25,25 @@ def _embedded(name: str) -> np.ndarray:
   return read_rgb(pathlib.Path(importlib.util.find_spec(package).origin).parent / folder / file)
 
 
-def fit_min_side(image: np.ndarray, size: int) -> np.ndarray:
-  """Upscales (bicubic) an image whose shorter side is below `size` so a crop fits."""
+def resize_short_side(image: np.ndarray, size: int) -> np.ndarray:
+  """Resizes (bicubic, antialiased) so the shorter side is `size`, keeping the aspect."""
   h, w = image.shape[:2]
-  if min(h, w) >= size:
-    return image
   scale = size / min(h, w)
   new = (max(size, round(w * scale)), max(size, round(h * scale)))
-  pil = Image.fromarray(np.uint8(np.clip(image * 255 + 0.5, 0, 255)))
-  return _to_float(pil.resize(new, Image.BICUBIC))
+  return np.asarray(Image.fromarray(image).resize(new, Image.BICUBIC))
 
 
-def embedded_photos(size: int):
-  """`(train, test)` lists of the embedded photographs, each at least `size` a side."""
-  load = lambda names: [fit_min_side(_embedded(n), size) for n in names]
+def prepare(image: np.ndarray, size: int, resize: int = 0) -> np.ndarray:
+  """Optionally resizes the shorter side to `resize` (0 keeps the native resolution), then
+  upscales anything whose shorter side is still below the crop `size`."""
+  if resize:
+    image = resize_short_side(image, resize)
+  return image if min(image.shape[:2]) >= size else resize_short_side(image, size)
+
+
+def embedded_photos(size: int, resize: int = 0):
+  """`(train, test)` lists of the embedded photographs, prepared for crops of `size`."""
+  load = lambda names: [prepare(_embedded(n), size, resize) for n in names]
   return load(EMBEDDED_TRAIN), load(EMBEDDED_TEST)
 
 
@@ -50,7 +51,8 @@ def find_images(root: str) -> list[pathlib.Path]:
   """PNG/JPEG files below `root`, recursively, in a fixed (sorted) order."""
   path = pathlib.Path(root)
   if not path.is_dir():
-    raise FileNotFoundError(f"dataset folder {root!r} does not exist or is not a folder")
+    raise FileNotFoundError(f"dataset folder {root!r} does not exist or is not a folder "
+                            "(set --config.dataset=folder:/path/to/your/images)")
   files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
   if not files:
     raise FileNotFoundError(f"dataset folder {root!r} holds no PNG or JPEG images "
@@ -59,12 +61,12 @@ def find_images(root: str) -> list[pathlib.Path]:
 
 
 def read_rgb(path: pathlib.Path) -> np.ndarray:
-  """An image file as float32 RGB in [0, 1]; grey, palette and RGBA are converted."""
+  """An image file as uint8 RGB; grey, palette and RGBA are converted."""
   with Image.open(path) as image:
-    return _to_float(image.convert("RGB"))
+    return np.asarray(image.convert("RGB"))
 
 
-def folder_photos(root: str, size: int, test_every: int = 10):
+def folder_photos(root: str, size: int, resize: int = 0, test_every: int = 10):
   """`(train, test)` from an image folder: every `test_every`-th file (sorted) is held out.
 
   Unreadable files are reported by name and skipped.
@@ -72,7 +74,7 @@ def folder_photos(root: str, size: int, test_every: int = 10):
   images = []
   for path in find_images(root):
     try:
-      images.append(fit_min_side(read_rgb(path), size))
+      images.append(prepare(read_rgb(path), size, resize))
     except (OSError, UnidentifiedImageError) as error:
       logging.warning("skipping unreadable image %s: %s", path, error)
   if len(images) < 2:
@@ -87,12 +89,12 @@ def folder_photos(root: str, size: int, test_every: int = 10):
 
 
 def tiles(images: Sequence[np.ndarray], size: int, limit: int) -> np.ndarray:
-  """Up to `limit` non-overlapping `size x size` tiles, row-major over each image in turn:
-  a fixed evaluation set."""
+  """Up to `limit` non-overlapping `size x size` tiles, row-major over each image in turn,
+  as float32 in [0, 1]: a fixed evaluation set."""
   out = []
   for image in images:
     h, w = image.shape[:2]
     for y in range(0, h - size + 1, size):
       for x in range(0, w - size + 1, size):
         out.append(image[y:y + size, x:x + size])
-  return np.stack(out[:limit])
+  return np.stack(out[:limit]).astype(np.float32) / 255.0

@@ -1,0 +1,92 @@
+"""What the network sees and is scored on: reconstruction (Sec. 5.1-5.2) and inpainting
+(Sec. 5.3).
+
+A batch is a dict of host arrays: `image` (N, H, W, 3) in [0, 1] and, for inpainting, `mask`
+(N, H, W, 1) with 1 = known pixel. The model works in `task.pixel_range` ('unit' = [0, 1], or
+'symmetric' = [-1, 1] as the authors' code); metrics always see images in [0, 1].
+
+Inpainting feeds `image * mask` (optionally with the mask as a fourth channel, which the
+network then also reconstructs, Lmser-style, since DCW ties input and output channels) and
+scores the *composite*: known pixels from the input, holes from the network (Table 5).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from clmser_jax import masks as mask_lib
+from clmser_jax.data import Dataset
+
+
+def to_model_range(image01: jax.Array, task) -> jax.Array:
+  return image01 * 2.0 - 1.0 if task.pixel_range == "symmetric" else image01
+
+
+def to_unit_range(image: jax.Array, task) -> jax.Array:
+  return (image + 1.0) / 2.0 if task.pixel_range == "symmetric" else image
+
+
+def model_input(batch, task) -> jax.Array:
+  """The network's input: the image, or for inpainting `image * mask` (+ the mask)."""
+  image = to_model_range(batch["image"], task)
+  if task.name == "reconstruct":
+    return image
+  masked = image * batch["mask"]
+  return jnp.concatenate([masked, batch["mask"]], -1) if task.mask_channel else masked
+
+
+def loss(output: jax.Array, batch, task) -> jax.Array:
+  """Eq. 1 (MSE of the whole image, as the authors train inpainting too), or a weighted
+  sum of the L1/L2 error over holes and over known pixels."""
+  target = to_model_range(batch["image"], task)
+  error = output[..., :3] - target
+  if task.loss == "mse":
+    return jnp.mean(jnp.square(error))
+  per_pixel = jnp.abs(error) if task.loss_norm == "l1" else jnp.square(error)
+  known = batch["mask"]
+  return (task.hole_weight * jnp.mean(per_pixel * (1 - known))
+          + task.valid_weight * jnp.mean(per_pixel * known))
+
+
+def prediction(output: jax.Array, batch, task) -> jax.Array:
+  """The image the task delivers, in [0, 1]: the reconstruction, or the inpainting
+  composite `mask * image + (1 - mask) * output`."""
+  image = to_unit_range(output[..., :3], task)
+  if task.name == "reconstruct":
+    return image
+  return batch["mask"] * batch["image"] + (1 - batch["mask"]) * image
+
+
+def shown_input(batch, task) -> np.ndarray:
+  """What to draw as the input column of the evaluation grid, in [0, 1]."""
+  return batch["image"] * batch["mask"] if task.name == "inpaint" else batch["image"]
+
+
+def mask_bank(task, size: int, seed: int, count: int) -> np.ndarray | None:
+  """The masks inpainting samples from: `count` generated ones, or a folder's (`folder:`)."""
+  if task.name != "inpaint":
+    return None
+  if task.mask.startswith("folder:"):
+    return mask_lib.load_mask_folder(task.mask.split(":", 1)[1], task.mask_polarity,
+                                     (size, size))
+  return mask_lib.sample_masks(task.mask, seed, count, size, size, task.mask_ratio)
+
+
+def train_batch(dataset: Dataset, bank, rng: jax.Array, batch_size: int) -> dict:
+  """The step's images (see `Dataset.train_batch`) and masks drawn from the bank."""
+  k_images, k_masks = jax.random.split(rng)
+  batch = {"image": dataset.train_batch(k_images, batch_size)}
+  if bank is not None:
+    batch["mask"] = bank[np.asarray(jax.random.randint(k_masks, (batch_size,), 0, len(bank)))]
+  return batch
+
+
+def eval_batches(dataset: Dataset, bank, batch_size: int):
+  """Fixed evaluation batches: tile `i` is paired with mask `i mod len(bank)`."""
+  images = dataset.eval_images
+  for start in range(0, len(images), batch_size):
+    batch = {"image": images[start:start + batch_size]}
+    if bank is not None:
+      batch["mask"] = bank[np.arange(start, start + len(batch["image"])) % len(bank)]
+    yield batch

@@ -12,6 +12,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0
   config.dataset = "embedded"  # training crops of clmser_jax.data; or "folder:/path"
   config.num_eval_images = 1  # the study draws training crops only
+  config.resize = 0  # photographs at native resolution (clmser_jax.data)
   config.image_size = 32
   config.batch_size = 8
   config.kernel_size = 3

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from clmser_jax.data import load_dataset, photos
+from clmser_jax.faults import InputError
 from configs.default import get_config
 
 
@@ -67,11 +68,11 @@ def test_folder_dataset(tmp_path):
 
 
 def test_folder_dataset_errors(tmp_path):
-  with pytest.raises(FileNotFoundError, match="does not exist"):
+  with pytest.raises(InputError, match="does not exist"):
     photos.folder_photos(str(tmp_path / "missing"), 32)
-  with pytest.raises(FileNotFoundError, match="holds no PNG or JPEG"):
+  with pytest.raises(InputError, match="holds no PNG or JPEG"):
     photos.folder_photos(str(tmp_path), 32)
   (tmp_path / "a.png").write_bytes(b"junk")
   _write(tmp_path / "b.png", np.zeros((8, 8, 3), np.uint8))
-  with pytest.raises(ValueError, match="1 readable image"):
+  with pytest.raises(InputError, match="1 readable image"):
     photos.folder_photos(str(tmp_path), 32)

@@ -1,4 +1,7 @@
 """Embedded photographs, folder datasets and the step-keyed batch sampler."""
+import struct
+import zlib
+
 import jax
 import numpy as np
 import pytest
@@ -76,3 +79,27 @@ def test_folder_dataset_errors(tmp_path):
   _write(tmp_path / "b.png", np.zeros((8, 8, 3), np.uint8))
   with pytest.raises(InputError, match="1 readable image"):
     photos.folder_photos(str(tmp_path), 32)
+
+
+def _write_png16(path, rgb):
+  """A 16-bit RGB PNG (colour type 2, bit depth 16), which Pillow cannot write."""
+  def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data)))
+  h, w, _ = rgb.shape
+  rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb)
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2,
+                                                                     0, 0, 0))
+                   + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
+  grey = np.array([[0, 1000], [40000, 65535]], np.uint16)
+  Image.fromarray(grey).save(tmp_path / "grey16.png")
+  image = photos.read_rgb(tmp_path / "grey16.png")
+  assert image.shape == (2, 2, 3)
+  np.testing.assert_allclose(image[..., 1], grey / 65535, rtol=1e-6)
+  colour = np.array([[[65535, 32768, 257], [0, 12345, 50000]]], np.uint16)
+  _write_png16(tmp_path / "rgb16.png", colour)
+  np.testing.assert_allclose(photos.read_rgb(tmp_path / "rgb16.png"), colour / 65535,
+                             atol=1 / 255)

@@ -7,22 +7,13 @@ import jax
 import numpy as np
 import pytest
 
-from clmser_jax import train
-from configs.default import get_config
+import tiny
+from clmser_jax import faults, train
 
 
 def tiny_config(variant="clmser", steps=6):
-  config = get_config(variant)
-  config.image_size = 16
-  config.batch_size = 4
+  config = tiny.get_config(variant)
   config.num_train_steps = steps
-  config.eval_every_steps = 3
-  config.checkpoint_every_steps = 3
-  config.log_every_steps = 1
-  config.num_eval_images = 8
-  config.model.depth = 2
-  config.model.channels = (4, 8)
-  config.model.strides = (1, 2)
   return config
 
 
@@ -74,9 +65,13 @@ def test_training_reduces_the_loss(tmp_path):
   assert losses[-1] < 0.5 * losses[0]
 
 
-def test_non_finite_loss_stops_with_the_step(tmp_path):
-  config = tiny_config(steps=3)
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = tiny_config(steps=4)
   config.optimizer.name = "sgd"
   config.optimizer.learning_rate = 1e30
-  with pytest.raises(FloatingPointError, match=r"step 2: non-finite"):
+  config.checkpoint_every_steps = 1
+  config.log_every_steps = 100  # the check before each save must catch it on its own
+  with pytest.raises(faults.NonFiniteError,
+                     match=r"^step 2: non-finite grad_norm, loss \(grad_norm=nan"):
     train.train_and_evaluate(config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1"]

@@ -12,7 +12,7 @@ import tempfile
 
 import orbax.checkpoint as ocp
 
-from clmser_jax.faults import InputError
+from clmser_jax.faults import InputError, one_line
 
 
 def ensure_writable(workdir: str) -> None:
@@ -33,11 +33,6 @@ def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
                                            cleanup_tmp_directories=True))
 
 
-def _one_line(text: str, limit: int = 400) -> str:
-  line = " ".join(text.split())
-  return line if len(line) <= limit else line[:limit] + " ..."
-
-
 def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
   """`(state, step)` of the latest checkpoint, or `(None, 0)` when there is none.
 
@@ -51,7 +46,7 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
   except ValueError as error:
     workdir = os.path.dirname(str(mngr.directory))
     raise InputError(f"the checkpoint in {workdir} was written by a different model config: "
-                     f"{_one_line(str(error))}") from None
+                     f"{one_line(str(error))}") from None
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state) -> None:

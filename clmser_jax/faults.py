@@ -25,6 +25,12 @@ class NonFiniteError(FloatingPointError):
   """A training step produced a NaN or Inf loss or gradient."""
 
 
+def one_line(text: str, limit: int = 400) -> str:
+  """`text` with its whitespace runs (newlines included) collapsed, cut at `limit` chars."""
+  line = " ".join(text.split())
+  return line if len(line) <= limit else line[:limit] + " ..."
+
+
 def check_finite(first_step: int, per_step: Sequence[dict[str, float]]) -> None:
   """Raises `NonFiniteError` at the first of the consecutive steps `first_step, ...` whose
   metrics hold a NaN or Inf; the state after that step must never be saved."""
@@ -43,10 +49,9 @@ def exit_lost_peer(error: Exception) -> None:
   `os._exit` skips JAX's exit hook, whose shutdown barrier would wait for the dead process
   until the heartbeat timeout and then abort with a stack dump.
   """
-  reason = " ".join(str(error).split())[:300]
   print(f"clmser_jax: process {jax.process_index()} lost contact with the rest of the job "
-        f"(another process probably died); stopping. Cause: {reason}", file=sys.stderr,
-        flush=True)
+        f"(another process probably died); stopping. Cause: {one_line(str(error))}",
+        file=sys.stderr, flush=True)
   logging.flush()
   os._exit(1)
 

@@ -56,7 +56,7 @@ def find_images(root: str) -> list[pathlib.Path]:
   files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
   if not files:
     raise InputError(f"dataset folder {root!r} holds no PNG or JPEG images "
-                            f"(looked recursively for {', '.join(IMAGE_SUFFIXES)})")
+                     f"(looked recursively for {', '.join(IMAGE_SUFFIXES)})")
   return files
 
 

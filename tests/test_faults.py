@@ -4,12 +4,10 @@ import signal
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import subprocesses
 import tiny
 from clmser_jax import faults, train
-from clmser_jax.data import photos
 
 STEPS = 16
 # Every step is checkpointed, so kills land in and between saves.
@@ -87,13 +85,13 @@ def test_unwritable_workdir(tmp_path):
 
 
 def test_checkpoint_from_a_different_model_config(tmp_path):
-  config = tiny.get_config()
-  config.num_train_steps = 1
-  train.train_and_evaluate(config, str(tmp_path))
-  config.model.channels = (4, 16)
+  other = tiny.get_config()
+  other.num_train_steps = 1
+  other.model.channels = (4, 16)
+  train.train_and_evaluate(other, str(tmp_path))
   with pytest.raises(faults.InputError, match=rf"^the checkpoint in {tmp_path} was written by "
                                               r"a different model config: \S"):
-    train.train_and_evaluate(config, str(tmp_path))
+    train.train_and_evaluate(tiny.get_config(), str(tmp_path))
 
 
 @pytest.mark.parametrize("flags, line", [

@@ -59,6 +59,14 @@ def start(command: list[str], log: pathlib.Path, devices: int = 1) -> subprocess
                             stderr=subprocess.STDOUT)
 
 
+def start_job(workdir: pathlib.Path, processes: int, *flags) -> list[subprocess.Popen]:
+  """Starts a `processes`-process job on 127.0.0.1; process `i` logs to `workdir/log{i}`."""
+  workdir.mkdir(parents=True, exist_ok=True)
+  job = (f"--coordinator_address=127.0.0.1:{free_port()}", f"--num_processes={processes}")
+  return [start(main_command(workdir, *flags, *job, f"--process_id={i}"), workdir / f"log{i}")
+          for i in range(processes)]
+
+
 def wait_for(condition, timeout: float = TIMEOUT, poll: float = 0.01) -> None:
   """Polls `condition()` until it is true; fails the test after `timeout` seconds."""
   deadline = time.monotonic() + timeout
@@ -76,6 +84,14 @@ def finish(process: subprocess.Popen, timeout: float = TIMEOUT) -> int:
     process.kill()
     process.wait()
     raise
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+  """Kills whatever is left of `processes` (cleanup after a failed test)."""
+  for process in processes:
+    if process.poll() is None:
+      process.kill()
+    process.wait()
 
 
 def committed_steps(workdir) -> list[int]:

@@ -89,26 +89,43 @@ def test_two_processes_match_one(tmp_path, one_device_run):
   _assert_same_training(tmp_path, one_device_run)
 
 
+LONG_RUN = ("--config.num_train_steps=100000", "--config.eval_every_steps=100000",
+            "--config.checkpoint_every_steps=100000", "--heartbeat_timeout_seconds=10")
+
+
+def _training(workdir):
+  def condition():
+    """the first logged step"""
+    return (workdir / "metrics.jsonl").exists()
+  return condition
+
+
 def test_a_dead_process_stops_the_others(tmp_path):
   """Process 1 is killed mid-run; process 0 must end with a clear error, not hang."""
-  port = subprocesses.free_port()
-  flags = ("--config.num_train_steps=100000", "--config.eval_every_steps=100000",
-           "--config.checkpoint_every_steps=100000", "--heartbeat_timeout_seconds=10",
-           f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2")
-  processes = [subprocesses.start(subprocesses.main_command(tmp_path, *flags,
-                                                            f"--process_id={i}"),
-                                  tmp_path / f"log{i}")
-               for i in range(2)]
+  processes = subprocesses.start_job(tmp_path, 2, *LONG_RUN)
   try:
-    def training():
-      """the first logged step"""
-      return (tmp_path / "metrics.jsonl").exists()
-    subprocesses.wait_for(training)
+    subprocesses.wait_for(_training(tmp_path))
     processes[1].send_signal(signal.SIGKILL)
     assert subprocesses.finish(processes[0], timeout=60) != 0
   finally:
-    for process in processes:
-      process.kill()
-      process.wait()
+    subprocesses.stop(processes)
   log = (tmp_path / "log0").read_text()
-  assert "lost contact with the rest of the job" in log or "another task died" in log, log[-3000:]
+  assert "clmser_jax: process 0 lost contact with the rest of the job" in log, log[-3000:]
+
+
+def test_a_preemption_notice_to_one_process_stops_the_job_at_one_step(tmp_path):
+  """SIGTERM to process 1 only: both processes save the same step and exit 0, and one
+  process can resume from what two wrote."""
+  processes = subprocesses.start_job(tmp_path, 2, *LONG_RUN)
+  try:
+    subprocesses.wait_for(_training(tmp_path))
+    processes[1].send_signal(signal.SIGTERM)
+    assert [subprocesses.finish(p, timeout=60) for p in processes] == [0, 0]
+  finally:
+    subprocesses.stop(processes)
+  steps = {int((tmp_path / f"log{i}").read_text().split(
+      "preempted: saved the checkpoint at step ")[1].split(";")[0]) for i in range(2)}
+  assert len(steps) == 1 and subprocesses.committed_steps(tmp_path) == list(steps)
+  config = tiny.get_config()
+  config.num_train_steps = steps.pop() + 1
+  assert int(train.train_and_evaluate(config, str(tmp_path)).step) == config.num_train_steps

@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from typing import Sequence
 
 import jax
@@ -71,7 +72,8 @@ class Preemption:
     self._previous = None
 
   def __enter__(self):
-    if jax.process_count() == 1:
+    # Python takes signal handlers only in the main thread; elsewhere SIGTERM stays fatal.
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
       self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
     return self
 

@@ -72,7 +72,8 @@ def wait_for(condition, timeout: float = TIMEOUT, poll: float = 0.01) -> None:
   deadline = time.monotonic() + timeout
   while not condition():
     if time.monotonic() > deadline:
-      raise TimeoutError(f"gave up after {timeout}s waiting for {condition.__doc__}")
+      raise TimeoutError(f"gave up after {timeout}s waiting for "
+                         f"{condition.__doc__ or condition.__name__}")
     time.sleep(poll)
 
 

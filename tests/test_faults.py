@@ -1,5 +1,6 @@
 """Preemption, kills, non-finite values and bad input: each ends in a resumable state or one
 clear line."""
+import os
 import signal
 
 import numpy as np
@@ -21,6 +22,15 @@ def test_check_finite_names_the_step_and_the_quantity():
   with pytest.raises(faults.NonFiniteError, match=r"^step 8: non-finite grad_norm \(grad_norm=inf\)"):
     faults.check_finite(7, [good, {"loss": 0.5, "grad_norm": np.float32("inf")},
                             {"loss": np.nan, "grad_norm": 1.0}])
+
+
+def test_sigterm_is_noticed_and_the_old_handler_restored():
+  before = signal.getsignal(signal.SIGTERM)
+  with faults.Preemption(mngr=None) as preemption:
+    assert not preemption.reached(1)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert preemption.reached(2)
+  assert signal.getsignal(signal.SIGTERM) is before
 
 
 def _resumed_step(log: str) -> int:

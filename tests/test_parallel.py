@@ -81,12 +81,23 @@ def test_eight_devices_match_one(tmp_path, one_device_run):
   _assert_same_training(tmp_path, one_device_run)
 
 
+def _local_job(workdir, *flags):
+  """`launch/local.sh -n 2` on the tiny run."""
+  return subprocesses.run(["bash", "launch/local.sh", "-n", "2", "--config=tests/tiny.py",
+                           f"--workdir={workdir}", *flags])
+
+
 def test_two_processes_match_one(tmp_path, one_device_run):
-  command = ["bash", "launch/local.sh", "-n", "2", "--config=tests/tiny.py",
-             f"--workdir={tmp_path}"]
-  result = subprocesses.run(command)
+  result = _local_job(tmp_path)
   assert result.returncode == 0, result.stderr[-3000:]
   _assert_same_training(tmp_path, one_device_run)
+
+
+def test_the_local_launcher_returns_a_failure(tmp_path):
+  result = _local_job(tmp_path, "--config.batch_size=3")
+  assert result.returncode == 1
+  assert ("clmser_jax: config error: config.batch_size=3 is not allowed: a multiple of the 2 "
+          "devices (2 process(es))") in result.stderr
 
 
 LONG_RUN = ("--config.num_train_steps=100000", "--config.eval_every_steps=100000",

@@ -17,7 +17,8 @@ if [[ "$n" -le 1 ]]; then
   exec "$python" -m clmser_jax.main "$@"
 fi
 
-port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+port="$("$python" -c "$free_port")"
 pids=()
 stop_all() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -19,7 +19,8 @@ RESILIENCE_FLAGS = (f"--config.num_train_steps={STEPS}", "--config.checkpoint_ev
 def test_check_finite_names_the_step_and_the_quantity():
   good = {"loss": 0.5, "grad_norm": 1.0}
   faults.check_finite(1, [good, good])
-  with pytest.raises(faults.NonFiniteError, match=r"^step 8: non-finite grad_norm \(grad_norm=inf\)"):
+  with pytest.raises(faults.NonFiniteError,
+                     match=r"^step 8: non-finite grad_norm \(grad_norm=inf\)"):
     faults.check_finite(7, [good, {"loss": 0.5, "grad_norm": np.float32("inf")},
                             {"loss": np.nan, "grad_norm": 1.0}])
 

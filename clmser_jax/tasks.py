@@ -73,12 +73,15 @@ def mask_bank(task, size: int, seed: int, count: int) -> np.ndarray | None:
   return mask_lib.sample_masks(task.mask, seed, count, size, size, task.mask_ratio)
 
 
-def train_batch(dataset: Dataset, bank, rng: jax.Array, batch_size: int) -> dict:
-  """The step's images (see `Dataset.train_batch`) and masks drawn from the bank."""
+def train_batch(dataset: Dataset, bank, rng: jax.Array, batch_size: int,
+                rows: slice = slice(None)) -> dict:
+  """The step's images (see `Dataset.train_batch`) and masks drawn from the bank; `rows`
+  picks this process's part of the global batch."""
   k_images, k_masks = jax.random.split(rng)
-  batch = {"image": dataset.train_batch(k_images, batch_size)}
+  batch = {"image": dataset.train_batch(k_images, batch_size, rows)}
   if bank is not None:
-    batch["mask"] = bank[np.asarray(jax.random.randint(k_masks, (batch_size,), 0, len(bank)))]
+    index = np.asarray(jax.random.randint(k_masks, (batch_size,), 0, len(bank)))[rows]
+    batch["mask"] = bank[index]
   return batch
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import time
 from typing import Any
@@ -18,8 +17,8 @@ import optax
 from absl import logging
 from flax.training import train_state
 
-from clmser_jax import checkpoint, metrics, parallel, tasks, writers
-from clmser_jax.config import ConfigError, validate
+from clmser_jax import checkpoint, faults, metrics, parallel, tasks, writers
+from clmser_jax.config import validate
 from clmser_jax.data import load_dataset
 from clmser_jax.models import build_model
 
@@ -103,14 +102,6 @@ def evaluate(eval_fn, state, batches, mesh):
   return means, first
 
 
-def _check_finite(step: int, values: dict[str, float]) -> None:
-  bad = [name for name, value in values.items() if not math.isfinite(value)]
-  if bad:
-    raise FloatingPointError(f"step {step}: non-finite {', '.join(bad)} "
-                             f"({', '.join(f'{n}={values[n]}' for n in bad)}); "
-                             "the last checkpoint is kept")
-
-
 def _report_progress(step, total, start_step, start_time, loss):
   elapsed = time.perf_counter() - start_time
   rate = (step - start_step) / max(elapsed, 1e-9)
@@ -130,10 +121,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   """Trains `config.model` on `config.dataset`, evaluating and checkpointing into `workdir`;
   resumes from the latest checkpoint there. Returns the final state."""
   validate(config)
-  if config.batch_size % jax.device_count():
-    raise ConfigError(f"config.batch_size={config.batch_size} is not allowed: a multiple of "
-                      f"the {jax.device_count()} devices")
-  os.makedirs(workdir, exist_ok=True)
+  parallel.check_batch_size(config.batch_size, jax.device_count(), jax.process_count())
+  checkpoint.ensure_writable(workdir)
   _write_config(config, workdir)
   dataset = load_dataset(config)
   model = build_model(config.model)
@@ -156,35 +145,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   if start_step:
     logging.info("resumed from the checkpoint at step %d", start_step)
 
+  rows = parallel.process_rows(mesh, config.batch_size)
+  logging.info("data parallel over %d devices in %d process(es); this process builds rows "
+               "%d:%d of each batch of %d", jax.device_count(), jax.process_count(),
+               rows.start, rows.stop, config.batch_size)
   step_fn = jax.jit(functools.partial(train_step, task=task),
                     in_shardings=(repl, parallel.data_sharding(mesh)),
                     out_shardings=(repl, repl), donate_argnums=0)
   eval_fn = jax.jit(functools.partial(eval_step, task=task))
   writer = writers.MetricWriter(workdir, start_step)
-  pending, t0 = [], time.perf_counter()
-  for step in range(start_step + 1, config.num_train_steps + 1):
-    batch = tasks.train_batch(dataset, train_masks, jax.random.fold_in(data_rng, step),
-                              config.batch_size)
-    state, step_metrics = step_fn(state, parallel.global_batch(batch, mesh))
-    pending.append(step_metrics)
-    last = step == config.num_train_steps
-    if step % config.log_every_steps == 0 or last:
-      values = {k: float(np.mean([m[k] for m in jax.device_get(pending)])) for k in pending[0]}
-      _check_finite(step, values)
-      values["steps_per_sec"] = _report_progress(step, config.num_train_steps, start_step, t0,
-                                                 values["loss"])
-      writer.write(step, "train", values)
-      pending = []
-    if step % config.eval_every_steps == 0 or last:
-      means, (shown, predicted) = evaluate(
-          eval_fn, state, tasks.eval_batches(dataset, eval_masks, config.batch_size), mesh)
-      writer.write(step, "eval", means)
-      logging.info("eval at step %d: %s", step, json.dumps(means))
-      writers.save_image_grid(os.path.join(workdir, "images", f"eval_{step:07d}.png"),
-                              [tasks.shown_input(shown, task)[:8], predicted[:8],
-                               shown["image"][:8]])
-    if step % config.checkpoint_every_steps == 0 or last:
-      checkpoint.save(mngr, step, state)
-  mngr.wait_until_finished()
+  pending, unlogged, t0 = [], [], time.perf_counter()
+  with faults.Preemption(mngr) as preemption, checkpoint.finishing(mngr):
+    for step in range(start_step + 1, config.num_train_steps + 1):
+      batch = tasks.train_batch(dataset, train_masks, jax.random.fold_in(data_rng, step),
+                                config.batch_size, rows)
+      state, step_metrics = step_fn(state, parallel.global_batch(batch, mesh,
+                                                                 config.batch_size))
+      pending.append(step_metrics)
+      last = step == config.num_train_steps
+      preempted = preemption.reached(step)
+      log = step % config.log_every_steps == 0 or last
+      save = step % config.checkpoint_every_steps == 0 or last or preempted
+      if log or save:  # never save (or log) a state that came from a non-finite step
+        pending = jax.device_get(pending)
+        faults.check_finite(step - len(pending) + 1, pending)
+        unlogged, pending = unlogged + pending, []
+      if log:
+        values = {k: float(np.mean([m[k] for m in unlogged])) for k in unlogged[0]}
+        values["steps_per_sec"] = _report_progress(step, config.num_train_steps, start_step,
+                                                   t0, values["loss"])
+        writer.write(step, "train", values)
+        unlogged = []
+      if step % config.eval_every_steps == 0 or last:
+        means, (shown, predicted) = evaluate(
+            eval_fn, state, tasks.eval_batches(dataset, eval_masks, config.batch_size), mesh)
+        writer.write(step, "eval", means)
+        logging.info("eval at step %d: %s", step, json.dumps(means))
+        writers.save_image_grid(os.path.join(workdir, "images", f"eval_{step:07d}.png"),
+                                [tasks.shown_input(shown, task)[:8], predicted[:8],
+                                 shown["image"][:8]])
+      if save:
+        checkpoint.save(mngr, step, state)
+      if preempted:
+        mngr.wait_until_finished()
+        logging.warning("preempted: saved the checkpoint at step %d; exiting cleanly (the "
+                        "next run resumes there)", step)
+        break
   writer.close()
   return state

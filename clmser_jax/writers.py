@@ -39,10 +39,15 @@ class MetricWriter:
 
 
 def _truncate_after(path: str, step: int) -> None:
+  """Keeps the lines up to `step`; a line torn by a kill mid-write ends the file."""
   if not os.path.exists(path):
     return
+  kept = []
   with open(path) as f:
-    kept = [line for line in f if json.loads(line)["step"] <= step]
+    for line in f:
+      if not line.endswith("\n") or json.loads(line)["step"] > step:
+        break
+      kept.append(line)
   with open(path, "w") as f:
     f.writelines(kept)
 

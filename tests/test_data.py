@@ -1,10 +1,14 @@
 """Embedded photographs, folder datasets and the step-keyed batch sampler."""
+import struct
+import zlib
+
 import jax
 import numpy as np
 import pytest
 from PIL import Image
 
 from clmser_jax.data import load_dataset, photos
+from clmser_jax.faults import InputError
 from configs.default import get_config
 
 
@@ -76,11 +80,36 @@ def test_folder_dataset(tmp_path):
 
 
 def test_folder_dataset_errors(tmp_path):
-  with pytest.raises(FileNotFoundError, match="does not exist"):
+  with pytest.raises(InputError, match="does not exist"):
     photos.folder_photos(str(tmp_path / "missing"), 32)
-  with pytest.raises(FileNotFoundError, match="holds no PNG or JPEG"):
+  with pytest.raises(InputError, match="holds no PNG or JPEG"):
     photos.folder_photos(str(tmp_path), 32)
   (tmp_path / "a.png").write_bytes(b"junk")
   _write(tmp_path / "b.png", np.zeros((8, 8, 3), np.uint8))
-  with pytest.raises(ValueError, match="1 readable image"):
+  with pytest.raises(InputError, match="1 readable image"):
     photos.folder_photos(str(tmp_path), 32)
+
+
+def _write_png16(path, rgb):
+  """A 16-bit RGB PNG (colour type 2, bit depth 16), which Pillow cannot write."""
+  def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data)))
+  h, w, _ = rgb.shape
+  rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb)
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2,
+                                                                     0, 0, 0))
+                   + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
+  grey = np.array([[0, 1000], [40000, 65535]], np.uint16)
+  Image.fromarray(grey).save(tmp_path / "grey16.png")
+  image = photos.read_rgb(tmp_path / "grey16.png")
+  assert image.shape == (2, 2, 3)
+  # 16-bit v becomes 8-bit round(v / 257): 1000 -> 4, 40000 -> 156 (not clipped to 255).
+  np.testing.assert_array_equal(image[..., 1], [[0, 4], [156, 255]])
+  colour = np.array([[[65535, 32768, 257], [0, 12345, 50000]]], np.uint16)
+  _write_png16(tmp_path / "rgb16.png", colour)
+  np.testing.assert_allclose(photos.read_rgb(tmp_path / "rgb16.png") / 255, colour / 65535,
+                             atol=1 / 255)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from clmser_jax import experiments, timing
-from test_train import tiny_config
+from tiny import get_config as tiny_config
 
 
 def test_per_frame_time_includes_the_device_work():

@@ -8,7 +8,7 @@ import pytest
 
 from clmser_jax import tasks, train
 from clmser_jax.config import ConfigError, task_config, validate
-from test_train import tiny_config
+from tiny import get_config as tiny_config
 
 
 def _batch():

@@ -8,31 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from clmser_jax import train
+import tiny
+from clmser_jax import faults, train
 from clmser_jax.models import build_model
-from configs import official_celeba
-from configs.default import get_config
-
-
-def tiny_config(variant="clmser", steps=6):
-  """`variant` of configs/default.py, or 'official': the authors' network (BatchNorm) and
-  inpainting task with their AMSGrad and a step decay inside the run."""
-  if variant == "official":
-    config = official_celeba.get_config("clmser,tiny")
-    config.optimizer.decay_steps = (2, 5)
-  else:
-    config = get_config(variant)
-  config.image_size = 16
-  config.batch_size = 4
-  config.num_train_steps = steps
-  config.eval_every_steps = 3
-  config.checkpoint_every_steps = 3
-  config.log_every_steps = 1
-  config.num_eval_images = 8
-  config.model.depth = 2
-  config.model.channels = (4, 8)
-  config.model.strides = (1, 2)
-  return config
 
 
 def _metrics(workdir):
@@ -44,7 +22,7 @@ def _metrics(workdir):
 
 
 def test_outputs(tmp_path):
-  state = train.train_and_evaluate(tiny_config(), str(tmp_path))
+  state = train.train_and_evaluate(tiny.get_config(), str(tmp_path))
   assert int(state.step) == 6
   lines = _metrics(tmp_path)
   evals = [l for l in lines if l["split"] == "eval"]
@@ -60,13 +38,13 @@ def test_outputs(tmp_path):
 
 @pytest.mark.parametrize("variant", ["clmser", "unet", "official"])
 def test_resume_is_bit_exact(tmp_path, variant):
-  full = train.train_and_evaluate(tiny_config(variant), str(tmp_path / "full"))
+  full = train.train_and_evaluate(tiny.get_config(variant), str(tmp_path / "full"))
   # Interrupted run: it got to step 4 but its checkpoint at step 4 was lost, so the
   # relaunch restores step 3, drops the metrics logged after it, and redoes 4..6.
   part = str(tmp_path / "part")
-  train.train_and_evaluate(tiny_config(variant, steps=4), part)
+  train.train_and_evaluate(tiny.get_config(variant, steps=4), part)
   shutil.rmtree(os.path.join(part, "checkpoints", "4"))
-  resumed = train.train_and_evaluate(tiny_config(variant), part)
+  resumed = train.train_and_evaluate(tiny.get_config(variant), part)
   assert int(resumed.step) == 6
   for a, b in zip(jax.tree.leaves(full.params), jax.tree.leaves(resumed.params)):
     np.testing.assert_array_equal(a, b)
@@ -81,34 +59,38 @@ def test_resume_is_bit_exact(tmp_path, variant):
 
 
 def test_state_carries_batch_stats_only_with_batch_norm():
-  model = build_model(tiny_config().model)
+  model = build_model(tiny.get_config().model)
   state = train.create_train_state(jax.random.key(0), model, optax.adam(1e-3), (1, 16, 16, 3))
   assert type(state) is train.TrainState
-  model = build_model(tiny_config("official").model)
+  model = build_model(tiny.get_config("official").model)
   state = train.create_train_state(jax.random.key(0), model, optax.adam(1e-3), (1, 16, 16, 3))
   assert isinstance(state, train.BatchNormTrainState)
   assert sorted(state.batch_stats) == ["bn_U_1", "bn_Y_1", "bn_Y_2"]
 
 
 def test_learning_rate_decays_at_the_steps():
-  opt = tiny_config("official").optimizer
+  opt = tiny.get_config("official").optimizer
   schedule = train.learning_rate(opt)
   assert [float(schedule(s)) for s in (0, 1, 2, 4, 5)] == pytest.approx(
       [1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
-  assert train.learning_rate(get_config().optimizer) == 1e-3
+  assert train.learning_rate(tiny.get_config().optimizer) == 1e-3
 
 
 def test_training_reduces_the_loss(tmp_path):
-  config = tiny_config(steps=40)
+  config = tiny.get_config(steps=40)
   config.log_every_steps = 10
   train.train_and_evaluate(config, str(tmp_path))
   losses = [l["loss"] for l in _metrics(tmp_path) if l["split"] == "train"]
   assert losses[-1] < 0.5 * losses[0]
 
 
-def test_non_finite_loss_stops_with_the_step(tmp_path):
-  config = tiny_config(steps=3)
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = tiny.get_config(steps=4)
   config.optimizer.name = "sgd"
   config.optimizer.learning_rate = 1e30
-  with pytest.raises(FloatingPointError, match=r"step 2: non-finite"):
+  config.checkpoint_every_steps = 1
+  config.log_every_steps = 100  # the check before each save must catch it on its own
+  with pytest.raises(faults.NonFiniteError,
+                     match=r"^step 2: non-finite grad_norm, loss \(grad_norm=nan"):
     train.train_and_evaluate(config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1"]

@@ -17,15 +17,20 @@ class Dataset:
   eval_images: np.ndarray  # (N, S, S, 3) float32 in [0, 1]
   image_size: int
 
-  def train_batch(self, rng: jax.Array, batch_size: int) -> np.ndarray:
+  def train_batch(self, rng: jax.Array, batch_size: int,
+                  rows: slice = slice(None)) -> np.ndarray:
     """Random crops with random horizontal flips, float32 in [0, 1], drawn with the step's
-    key."""
+    key.
+
+    `rows` picks part of the batch: the draws are made for all `batch_size` rows, so a
+    process that builds only its own rows gets exactly those rows of the whole batch.
+    """
     k_image, k_y, k_x, k_flip = jax.random.split(rng, 4)
-    index = np.asarray(jax.random.randint(k_image, (batch_size,), 0, len(self.train)))
-    u_y, u_x = (np.asarray(jax.random.uniform(k, (batch_size,))) for k in (k_y, k_x))
-    flip = np.asarray(jax.random.bernoulli(k_flip, 0.5, (batch_size,)))
+    index = np.asarray(jax.random.randint(k_image, (batch_size,), 0, len(self.train)))[rows]
+    u_y, u_x = (np.asarray(jax.random.uniform(k, (batch_size,)))[rows] for k in (k_y, k_x))
+    flip = np.asarray(jax.random.bernoulli(k_flip, 0.5, (batch_size,)))[rows]
     s = self.image_size
-    batch = np.empty((batch_size, s, s, 3), np.float32)
+    batch = np.empty((len(index), s, s, 3), np.float32)
     for b, (i, fy, fx, fl) in enumerate(zip(index, u_y, u_x, flip)):
       image = self.train[i]
       y = int(fy * (image.shape[0] - s + 1))

@@ -9,6 +9,8 @@ import numpy as np
 from absl import logging
 from PIL import Image, UnidentifiedImageError
 
+from clmser_jax.faults import InputError
+
 # Colour photographs bundled with scikit-image and scikit-learn: real images, no download.
 # `motorcycle_right` is left out: it is the other half of a stereo pair with `motorcycle_left`.
 EMBEDDED_TRAIN = ("skimage:astronaut.png", "skimage:chelsea.png", "skimage:rocket.jpg",
@@ -51,18 +53,26 @@ def find_images(root: str) -> list[pathlib.Path]:
   """PNG/JPEG files below `root`, recursively, in a fixed (sorted) order."""
   path = pathlib.Path(root)
   if not path.is_dir():
-    raise FileNotFoundError(f"dataset folder {root!r} does not exist or is not a folder "
-                            "(set --config.dataset=folder:/path/to/your/images)")
+    raise InputError(f"dataset folder {root!r} does not exist or is not a folder "
+                     "(set --config.dataset=folder:/path/to/your/images)")
   files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
   if not files:
-    raise FileNotFoundError(f"dataset folder {root!r} holds no PNG or JPEG images "
-                            f"(looked recursively for {', '.join(IMAGE_SUFFIXES)})")
+    raise InputError(f"dataset folder {root!r} holds no PNG or JPEG images "
+                     f"(looked recursively for {', '.join(IMAGE_SUFFIXES)})")
   return files
 
 
 def read_rgb(path: pathlib.Path) -> np.ndarray:
-  """An image file as uint8 RGB; grey, palette and RGBA are converted."""
+  """An image file as uint8 RGB; grey, palette and RGBA are converted.
+
+  16-bit grey PNGs open as integer mode 'I;16' (or 'I'), which `convert('RGB')` would clip
+  at 255, so they are scaled from 65535 to 255 instead; 16-bit colour PNGs open as 8-bit
+  RGB(A).
+  """
   with Image.open(path) as image:
+    if image.mode.startswith("I"):
+      grey = np.round(np.asarray(image, np.float64) / 257.0).astype(np.uint8)
+      return np.repeat(grey[..., None], 3, axis=2)
     return np.asarray(image.convert("RGB"))
 
 
@@ -78,7 +88,7 @@ def folder_photos(root: str, size: int, resize: int = 0, test_every: int = 10):
     except (OSError, UnidentifiedImageError) as error:
       logging.warning("skipping unreadable image %s: %s", path, error)
   if len(images) < 2:
-    raise ValueError(f"dataset folder {root!r} has {len(images)} readable image(s); "
+    raise InputError(f"dataset folder {root!r} has {len(images)} readable image(s); "
                      "need at least 2 (one to train on, one to evaluate on)")
   held_out = [i % test_every == test_every - 1 for i in range(len(images))]
   if not any(held_out):

@@ -1,0 +1,93 @@
+"""What stops a run early and how: bad input, non-finite values, preemption.
+
+Bad input the user can fix raises `InputError` (one line); a non-finite loss or gradient
+raises `NonFiniteError` naming the step and the quantity, before any state from that step is
+saved; SIGTERM (a preemption notice) makes the run save at the current step and stop cleanly;
+a process whose peers died stops with one line instead of hanging.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+from typing import Sequence
+
+import jax
+from absl import logging
+
+
+class InputError(ValueError):
+  """Data, workdir or checkpoint the run cannot use; the message says which and why."""
+
+
+class NonFiniteError(FloatingPointError):
+  """A training step produced a NaN or Inf loss or gradient."""
+
+
+def one_line(text: str, limit: int = 400) -> str:
+  """`text` with its whitespace runs (newlines included) collapsed, cut at `limit` chars."""
+  line = " ".join(text.split())
+  return line if len(line) <= limit else line[:limit] + " ..."
+
+
+def check_finite(first_step: int, per_step: Sequence[dict[str, float]]) -> None:
+  """Raises `NonFiniteError` at the first of the consecutive steps `first_step, ...` whose
+  metrics hold a NaN or Inf; the state after that step must never be saved."""
+  for step, values in enumerate(per_step, first_step):
+    bad = {name: float(v) for name, v in values.items() if not math.isfinite(float(v))}
+    if bad:
+      described = ", ".join(f"{name}={value}" for name, value in bad.items())
+      raise NonFiniteError(f"step {step}: non-finite {', '.join(bad)} ({described}); "
+                           "stopped, the last checkpoint before it is kept")
+
+
+def exit_lost_peer(error: Exception) -> None:
+  """Ends this process of a multi-process job at once after a collective failed because
+  another process died: one line on stderr, exit code 1.
+
+  `os._exit` skips JAX's exit hook, whose shutdown barrier would wait for the dead process
+  until the heartbeat timeout and then abort with a stack dump.
+  """
+  print(f"clmser_jax: process {jax.process_index()} lost contact with the rest of the job "
+        f"(another process probably died); stopping. Cause: {one_line(str(error))}",
+        file=sys.stderr, flush=True)
+  logging.flush()
+  os._exit(1)
+
+
+class Preemption:
+  """Whether the job was told to stop (SIGTERM), agreed by every process at the same step.
+
+  One process: a SIGTERM handler sets a flag. Several processes: JAX's preemption sync
+  manager (started by `jax.distributed.initialize`) catches SIGTERM on any host and picks a
+  step that all hosts reach, which orbax's `reached_preemption` reports. Use as a context
+  manager; the previous SIGTERM handler is restored on exit.
+  """
+
+  def __init__(self, mngr):
+    self._mngr = mngr
+    self._signalled = False
+    self._previous = None
+
+  def __enter__(self):
+    # Python takes signal handlers only in the main thread; elsewhere SIGTERM stays fatal.
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+    return self
+
+  def __exit__(self, *exc_info):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+  def _on_sigterm(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint after the current step")
+    self._signalled = True
+
+  def reached(self, step: int) -> bool:
+    """True at the step where the run should save and stop; call once per step."""
+    if jax.process_count() == 1:
+      return self._signalled
+    return self._mngr.reached_preemption(step)

@@ -77,9 +77,9 @@ def train_batch(dataset: Dataset, bank, rng: jax.Array, batch_size: int,
                 rows: slice = slice(None)) -> dict:
   """The step's images (see `Dataset.train_batch`) and masks drawn from the bank; `rows`
   picks this process's part of the global batch."""
-  k_images, k_masks = jax.random.split(rng)
-  batch = {"image": dataset.train_batch(k_images, batch_size, rows)}
+  batch = {"image": dataset.train_batch(rng, batch_size, rows)}
   if bank is not None:
+    k_masks = jax.random.fold_in(rng, 1)  # images keep the step key itself
     index = np.asarray(jax.random.randint(k_masks, (batch_size,), 0, len(bank)))[rows]
     batch["mask"] = bank[index]
   return batch

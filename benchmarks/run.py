@@ -27,7 +27,7 @@ import optax
 
 from benchmarks import measure, runners
 from clmser_jax import convert_official
-from clmser_jax.config import ARCHITECTURES, model_config, task_config
+from clmser_jax.config import model_config, task_config
 from clmser_jax.models import build_model
 
 SIZES = {"stl10": 96, "celeba": 256}  # Table 2: STL10 d = 5, CelebA d = 7
@@ -56,6 +56,10 @@ FULL = Plan(archs=("stl10", "celeba"), train_batch={"stl10": 8, "celeba": 8}, la
 
 def images(batch: int, size: int, seed: int = 0) -> np.ndarray:
   return np.random.default_rng(seed).uniform(0, 1, (batch, size, size, 3)).astype(np.float32)
+
+
+def mib(value: float | None) -> str:
+  return "n/a" if value is None else f"{value:.0f}"
 
 
 def official_pair(arch: str):
@@ -102,17 +106,14 @@ def official_vs_torch(arch: str, plan: Plan) -> list[str]:
   model, variables, generator = official_pair(arch)
   size, batches = SIZES[arch], (plan.train_batch[arch], 1, plan.large_batch)
   kinds = ("train", "infer 1", "infer large")
-  x = {k: images(b, size) for k, b in zip(kinds, batches)}
+  x = {kind: images(b, size) for kind, b in zip(kinds, batches)}
   built = {"train": runners.jax_train(model, variables, x["train"], OFFICIAL_TASK,
-                                      optax.amsgrad(1e-3)),
-           "infer 1": runners.jax_infer(model, variables, x["infer 1"], OFFICIAL_TASK),
-           "infer large": runners.jax_infer(model, variables, x["infer large"], OFFICIAL_TASK)}
-  peers = {"train": runners.torch_train(generator, x["train"], OFFICIAL_TASK),
-           "infer 1": runners.torch_infer(generator, x["infer 1"], OFFICIAL_TASK),
-           "infer large": runners.torch_infer(generator, x["infer large"], OFFICIAL_TASK)}
-  fns = {}
-  for kind in kinds:
-    fns[("jax", kind)], fns[("torch", kind)] = built[kind][0], peers[kind]
+                                      optax.amsgrad(1e-3))}
+  built.update({k: runners.jax_infer(model, variables, x[k], OFFICIAL_TASK) for k in kinds[1:]})
+  fns = {("jax", kind): b[0] for kind, b in built.items()}
+  fns[("torch", "train")] = runners.torch_train(generator, x["train"], OFFICIAL_TASK)
+  fns.update({("torch", k): runners.torch_infer(generator, x[k], OFFICIAL_TASK)
+              for k in kinds[1:]})
   rss = {key: measure.first_call(fn) for key, fn in fns.items()}
   t = measure.interleaved_medians(fns, plan.repeats)
   rows = []
@@ -122,7 +123,7 @@ def official_vs_torch(arch: str, plan: Plan) -> list[str]:
               else (f"{batch / jax_s:.2f} img/s", f"{batch / torch_s:.2f} img/s"))
     _, compile_s, xla_mib = built[kind]
     rows.append(f"| {arch} {size}x{size} | {kind} | {batch} | {figure[0]} | {figure[1]} | "
-                f"**{torch_s / jax_s:.2f}x** | {compile_s:.2f} s | {xla_mib or 0:.0f} | "
+                f"**{torch_s / jax_s:.2f}x** | {compile_s:.2f} s | {mib(xla_mib)} | "
                 f"{rss[('jax', kind)]:.0f} / {rss[('torch', kind)]:.0f} |")
     print(rows[-1], flush=True)
   return rows
@@ -136,7 +137,7 @@ def reflection_scaling(arch: str, plan: Plan) -> list[str]:
   size, batch = SIZES[arch], plan.reflection_batch[arch]
   x = images(batch, size)
   variants = [(r, False) for r in plan.reflections] + [(r, True) for r in plan.unrolled]
-  built, fns = {}, {}
+  built = {}
   for r, unroll in variants:
     model, variables = paper_model(arch, r, unroll)
     built[(r, unroll, "train")] = runners.jax_train(model, variables, x, PAPER_TASK,
@@ -155,7 +156,7 @@ def reflection_scaling(arch: str, plan: Plan) -> list[str]:
                    + (f"{scan:.2f}" if unroll else "-") + f" | {built[key][1]:.2f} s | "
                    f"{built[key][1] / built[base][1]:.2f}")
     rows.append(f"| {arch} {size}x{size} | {batch} | {r} | {'unrolled' if unroll else 'scan'} "
-                f"| {' | '.join(cells)} | {built[(r, unroll, 'train')][2] or 0:.0f} / "
+                f"| {' | '.join(cells)} | {mib(built[(r, unroll, 'train')][2])} / "
                 f"{rss[(r, unroll, 'train')]:.0f} |")
     print(rows[-1], flush=True)
   return rows

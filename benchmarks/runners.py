@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import statistics
+from typing import Callable
 from unittest import mock
 
 import jax
@@ -15,15 +17,28 @@ import optax
 from benchmarks import measure
 from clmser_jax import ops, tasks, train
 
+COMPILES = 3  # compile time: the median of this many compilations
+
+
+def compile_timed(lower: Callable[[], jax.stages.Lowered]):
+  """`(compiled, seconds)`: the median time of `COMPILES` compilations of a fresh `lower()`,
+  each after `jax.clear_caches()` (a second compilation would otherwise be a cache hit);
+  single timings scatter by 2x on a shared machine. Tracing and lowering are not timed."""
+  runs = []
+  for _ in range(COMPILES):
+    jax.clear_caches()
+    runs.append(measure.seconds(lower().compile))
+  return runs[-1][0], statistics.median(t for _, t in runs)
+
 
 def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTransformation):
   """`(step, compile_s, xla_mib)`: `train.train_step` jitted with the state donated, as the
   trainer runs it."""
   state = train.state_from_variables(model, tx, jax.tree.map(jnp.copy, variables))
   batch = {"image": jnp.asarray(images)}
-  lowered = jax.jit(functools.partial(train.train_step, task=task), donate_argnums=0).lower(
-      state, batch)
-  compiled, compile_s = measure.seconds(lowered.compile)
+  step_fn = functools.partial(train.train_step, task=task)
+  compiled, compile_s = compile_timed(
+      lambda: jax.jit(step_fn, donate_argnums=0).lower(state, batch))
   cell = [state]
 
   def step():
@@ -36,9 +51,9 @@ def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTran
 def jax_infer(model, variables, images: np.ndarray, task):
   """`(run, compile_s, xla_mib)`: one forward pass in evaluation mode."""
   x = jnp.asarray(tasks.model_input({"image": images}, task))
-  compiled, compile_s = measure.seconds(jax.jit(model.apply).lower(variables, x).compile)
-  return lambda: jax.block_until_ready(compiled(variables, x)), compile_s, \
-      measure.xla_memory_mib(compiled)
+  compiled, compile_s = compile_timed(lambda: jax.jit(model.apply).lower(variables, x))
+  run = lambda: jax.block_until_ready(compiled(variables, x))
+  return run, compile_s, measure.xla_memory_mib(compiled)
 
 
 def nchw(images: np.ndarray, task):
@@ -81,8 +96,11 @@ def plain_autodiff():
   """Inside: `ops.bottom_up` / `ops.top_down` without their custom VJPs, i.e. the bare
   `lax.conv_general_dilated` / `lax.conv_transpose` that JAX differentiates itself. The
   reference the fast path is checked against."""
+  def top_down(y, w, stride, size):
+    return ops._top_down(y, w, stride, tuple(size))
+
   with mock.patch.object(ops, "bottom_up", ops._bottom_up), \
-      mock.patch.object(ops, "top_down", lambda y, w, s, size: ops._top_down(y, w, s, tuple(size))):
+      mock.patch.object(ops, "top_down", top_down):
     yield
 
 

@@ -45,6 +45,7 @@ class CLmser(nn.Module):
   contraction_gain: float = 0.9
   norm: str = "none"  # 'none' | 'batch'
   fusion: str = "sum"  # 'sum' | 'post_mean', see `reflections.decoder_neuron`
+  unroll: bool = False  # unroll the reflection loop (`reflect`); benchmarks only
 
   def _kernel_init(self, stride):
     if self.kernel_init == "xavier":
@@ -71,5 +72,6 @@ class CLmser(nn.Module):
     else:
       encoder, decoder = self._kernels("We", x.shape[-1]), self._kernels("Wd", x.shape[-1])
     u0 = reflect(x, encoder, decoder, self.strides, ACTIVATIONS[self.activation],
-                 self.dpn, self.reflections, self._norm(train), self.fusion)
+                 self.dpn, self.reflections, self._norm(train), self.fusion,
+                 self.unroll)
     return ACTIVATIONS[self.output_activation](u0)

@@ -96,12 +96,13 @@ def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool,
 
 
 def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int,
-            norm: Norm = no_norm, fusion: str = "sum"):
+            norm: Norm = no_norm, fusion: str = "sum", unroll: bool = False):
   """Eq. 3-5: the first bottom-up pass (Eq. 3, `U = 0`) and top-down pass, then
   `reflections - 1` further reflections (Eq. 4 then Eq. 5) as one `lax.scan`.
 
   Returns `U_0`, the top-down signal to the input layer after the last reflection. A `norm`
   that holds state (BatchNorm) and `fusion='post_mean'` are for one pass (config validation).
+  `unroll` unrolls the scan (the same numbers; the benchmarks' reference for the loop).
   """
   sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
 
@@ -113,5 +114,5 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
   if reflections == 1:
     return first[1]
   (_, out), _ = jax.lax.scan(lambda carry, _: (one_reflection(carry[0]), None), first,
-                             length=reflections - 1)
+                             length=reflections - 1, unroll=unroll)
   return out

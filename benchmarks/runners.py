@@ -1,0 +1,119 @@
+"""One timed unit of work per framework: a train step (updates included) or an inference
+batch, each a no-argument callable that blocks until done, built with its compile time and
+memory figures."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import statistics
+from typing import Callable
+from unittest import mock
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks import measure
+from clmser_jax import ops, tasks, train
+
+COMPILES = 3  # compile time: the median of this many compilations
+
+
+def compile_timed(lower: Callable[[], jax.stages.Lowered]):
+  """`(compiled, seconds)`: the median time of `COMPILES` compilations of a fresh `lower()`,
+  each after `jax.clear_caches()` (a second compilation would otherwise be a cache hit);
+  single timings scatter by 2x on a shared machine. Tracing and lowering are not timed."""
+  runs = []
+  for _ in range(COMPILES):
+    jax.clear_caches()
+    runs.append(measure.seconds(lower().compile))
+  return runs[-1][0], statistics.median(t for _, t in runs)
+
+
+def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTransformation):
+  """`(step, compile_s, xla_mib)`: `train.train_step` jitted with the state donated, as the
+  trainer runs it."""
+  state = train.state_from_variables(model, tx, jax.tree.map(jnp.copy, variables))
+  batch = {"image": jnp.asarray(images)}
+  step_fn = functools.partial(train.train_step, task=task)
+  compiled, compile_s = compile_timed(
+      lambda: jax.jit(step_fn, donate_argnums=0).lower(state, batch))
+  cell = [state]
+
+  def step():
+    cell[0], metrics = compiled(cell[0], batch)
+    jax.block_until_ready(metrics)
+
+  return step, compile_s, measure.xla_memory_mib(compiled)
+
+
+def jax_infer(model, variables, images: np.ndarray, task):
+  """`(run, compile_s, xla_mib)`: one forward pass in evaluation mode."""
+  x = jnp.asarray(tasks.model_input({"image": images}, task))
+  compiled, compile_s = compile_timed(lambda: jax.jit(model.apply).lower(variables, x))
+  run = lambda: jax.block_until_ready(compiled(variables, x))
+  return run, compile_s, measure.xla_memory_mib(compiled)
+
+
+def nchw(images: np.ndarray, task):
+  """The images as the torch network's input: NCHW, in the task's pixel range."""
+  import torch
+  return torch.from_numpy(np.ascontiguousarray(
+      np.transpose(np.asarray(tasks.to_model_range(images, task)), (0, 3, 1, 2))))
+
+
+def torch_train(generator, images: np.ndarray, task):
+  """One step of their trainer on the reconstruction loss: MSE, Adam with AMSGrad, lr 1e-3."""
+  import torch
+  x = nchw(images, task)
+  opt = torch.optim.Adam(generator.parameters(), lr=1e-3, amsgrad=True)
+
+  def step():
+    generator.train()
+    opt.zero_grad()
+    torch.nn.functional.mse_loss(generator(x), x).backward()
+    opt.step()
+
+  return step
+
+
+def torch_infer(generator, images: np.ndarray, task):
+  """One forward pass in evaluation mode, without autograd."""
+  import torch
+  x = nchw(images, task)
+
+  def run():
+    generator.eval()
+    with torch.no_grad():
+      generator(x)
+
+  return run
+
+
+@contextlib.contextmanager
+def plain_autodiff():
+  """Inside: `ops.bottom_up` / `ops.top_down` without their custom VJPs, i.e. the bare
+  `lax.conv_general_dilated` / `lax.conv_transpose` that JAX differentiates itself. The
+  reference the fast path is checked against."""
+  def top_down(y, w, stride, size):
+    return ops._top_down(y, w, stride, tuple(size))
+
+  with mock.patch.object(ops, "bottom_up", ops._bottom_up), \
+      mock.patch.object(ops, "top_down", top_down):
+    yield
+
+
+def loss_and_grads(model, variables, images: np.ndarray, task):
+  """The task loss in training mode and its parameter gradients (one `train_step`'s)."""
+  def loss_fn(params):
+    output, _ = model.apply({**variables, "params": params}, tasks.model_input(
+        {"image": images}, task), train=True, mutable=["batch_stats"])
+    return tasks.loss(output, {"image": images}, task)
+  return jax.jit(jax.value_and_grad(loss_fn))(variables["params"])
+
+
+def relative_difference(a, b) -> float:
+  """The largest `|a - b| / |b|` (Frobenius norms) over the leaves of two pytrees."""
+  return max(float(jnp.linalg.norm(x - y) / jnp.maximum(jnp.linalg.norm(y), 1e-30))
+             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))

@@ -9,10 +9,9 @@ import csv
 import json
 import pathlib
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import logging
 
-from clmser_jax.analysis import plots, study
+from clmser_jax.analysis import cli, plots, study
 from clmser_jax.config import KERNEL_INITS, ConfigError
 from clmser_jax.data import load_dataset
 from clmser_jax.models import VARIANTS
@@ -117,12 +116,5 @@ def run(config, workdir: str) -> None:
   plots.plt.close("all")
 
 
-def _cli():
-  """Flags live here, not at import, so the library can be imported next to other scripts."""
-  config = config_flags.DEFINE_config_file("config", "configs/gradient_flow.py")
-  workdir = flags.DEFINE_string("workdir", None, "output folder", required=True)
-  app.run(lambda argv: run(config.value, workdir.value))
-
-
 if __name__ == "__main__":
-  _cli()
+  cli.run_with_config(run, "configs/gradient_flow.py")

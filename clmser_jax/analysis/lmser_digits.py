@@ -13,10 +13,9 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-from absl import app, flags
-from ml_collections import config_flags
 from sklearn.datasets import load_digits
 
+from clmser_jax.analysis import cli
 from clmser_jax.models import lmser_fc as lmser
 
 matplotlib.use("Agg")
@@ -88,12 +87,5 @@ def run(config, workdir: str) -> None:
   plt.close("all")
 
 
-def _cli():
-  """Flags live here, not at import, so the library can be imported next to other scripts."""
-  config = config_flags.DEFINE_config_file("config", "configs/lmser_digits.py")
-  workdir = flags.DEFINE_string("workdir", None, "output folder", required=True)
-  app.run(lambda argv: run(config.value, workdir.value))
-
-
 if __name__ == "__main__":
-  _cli()
+  cli.run_with_config(run, "configs/lmser_digits.py")

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from clmser_jax import masks as mask_lib
+from clmser_jax import metrics
 from clmser_jax.data import Dataset
 
 
@@ -40,9 +41,9 @@ def loss(output: jax.Array, batch, task) -> jax.Array:
   """Eq. 1 (MSE of the whole image, as the authors train inpainting too), or a weighted
   sum of the L1/L2 error over holes and over known pixels."""
   target = to_model_range(batch["image"], task)
-  error = output[..., :3] - target
   if task.loss == "mse":
-    return jnp.mean(jnp.square(error))
+    return metrics.reconstruction_loss(output[..., :3], target)
+  error = output[..., :3] - target
   per_pixel = jnp.abs(error) if task.loss_norm == "l1" else jnp.square(error)
   known = batch["mask"]
   return (task.hole_weight * jnp.mean(per_pixel * (1 - known))

@@ -26,6 +26,7 @@ ARCHITECTURES["places2"] = ARCHITECTURES["celeba"]
 OFFICIAL = dict(norm="batch", fusion="post_mean", output_activation="tanh",
                 kernel_init="xavier")
 
+DATASETS = ("embedded", "digits")  # built in; see `data.load_dataset`
 OPTIMIZERS = ("adam", "amsgrad", "sgd")
 MODELS = ("clmser", "unet")
 KERNEL_INITS = ("auto", "he", "contractive", "xavier")
@@ -176,8 +177,8 @@ def _validate_task(config):
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks every field the run uses; raises `ConfigError` naming the first bad one."""
-  if not (config.dataset == "embedded" or str(config.dataset).startswith("folder:")):
-    _fail("dataset", config.dataset, "'embedded' or 'folder:/path/to/images'")
+  if not (config.dataset in DATASETS or str(config.dataset).startswith("folder:")):
+    _fail("dataset", config.dataset, f"one of {DATASETS} or 'folder:/path/to/images'")
   for field in ("image_size", "batch_size", "num_train_steps", "eval_every_steps",
                 "checkpoint_every_steps", "log_every_steps", "num_eval_images"):
     _positive_int(config, field)

@@ -76,9 +76,10 @@ def mask_bank(task, size: int, seed: int, count: int) -> np.ndarray | None:
 
 def train_batch(dataset: Dataset, bank, rng: jax.Array, batch_size: int,
                 rows: slice = slice(None)) -> dict:
-  """The step's images (see `Dataset.train_batch`) and masks drawn from the bank; `rows`
+  """The step's images and labels (see `Dataset.train_batch`) and masks drawn from the bank;
+  `rows`
   picks this process's part of the global batch."""
-  batch = {"image": dataset.train_batch(rng, batch_size, rows)}
+  batch = dataset.train_batch(rng, batch_size, rows)
   if bank is not None:
     k_masks = jax.random.fold_in(rng, 1)  # images keep the step key itself
     index = np.asarray(jax.random.randint(k_masks, (batch_size,), 0, len(bank)))[rows]
@@ -87,10 +88,13 @@ def train_batch(dataset: Dataset, bank, rng: jax.Array, batch_size: int,
 
 
 def eval_batches(dataset: Dataset, bank, batch_size: int):
-  """Fixed evaluation batches: tile `i` is paired with mask `i mod len(bank)`."""
+  """Fixed evaluation batches (with labels when the dataset has them): tile `i` is paired
+  with mask `i mod len(bank)`."""
   images = dataset.eval_images
   for start in range(0, len(images), batch_size):
     batch = {"image": images[start:start + batch_size]}
+    if dataset.eval_labels is not None:
+      batch["label"] = dataset.eval_labels[start:start + batch_size]
     if bank is not None:
       batch["mask"] = bank[np.arange(start, start + len(batch["image"])) % len(bank)]
     yield batch

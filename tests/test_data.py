@@ -32,9 +32,9 @@ def test_train_and_eval_images_are_disjoint():
 def test_train_batch_is_a_function_of_the_key():
   dataset = load_dataset(get_config())
   key = jax.random.key(3)
-  a = dataset.train_batch(key, 8)
-  np.testing.assert_array_equal(a, dataset.train_batch(key, 8))
-  assert not np.array_equal(a, dataset.train_batch(jax.random.fold_in(key, 1), 8))
+  a = dataset.train_batch(key, 8)["image"]
+  np.testing.assert_array_equal(a, dataset.train_batch(key, 8)["image"])
+  assert not np.array_equal(a, dataset.train_batch(jax.random.fold_in(key, 1), 8)["image"])
   assert a.shape == (8, 64, 64, 3) and a.dtype == np.float32
   assert 0.0 <= a.min() and a.max() <= 1.0
 
@@ -113,3 +113,27 @@ def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
   _write_png16(tmp_path / "rgb16.png", colour)
   np.testing.assert_allclose(photos.read_rgb(tmp_path / "rgb16.png") / 255, colour / 65535,
                              atol=1 / 255)
+
+
+def test_digits_are_labelled_upscaled_and_split_four_to_one():
+  config = get_config()
+  config.dataset, config.image_size, config.num_eval_images = "digits", 16, 1000
+  dataset = load_dataset(config)
+  assert len(dataset.train) + len(dataset.eval_images) == 1797
+  assert len(dataset.eval_images) == 1797 // 5  # every 5th digit held out
+  assert dataset.num_classes == 10 and not dataset.flip
+  assert dataset.eval_images.shape == (len(dataset.eval_labels), 16, 16, 3)
+  # The image is sklearn's digit: its 8x8 block means follow the 0..16 pixel values.
+  from sklearn.datasets import load_digits
+  bunch = load_digits()
+  first_test = 4  # the 5th digit
+  assert dataset.eval_labels[0] == bunch.target[first_test]
+  blocks = dataset.eval_images[0, :, :, 0].reshape(8, 2, 8, 2).mean((1, 3))
+  assert np.corrcoef(blocks.ravel(), bunch.images[first_test].ravel())[0, 1] > 0.95
+  batch = dataset.train_batch(jax.random.key(0), 64)
+  assert batch["label"].dtype == np.int32 and batch["label"].shape == (64,)
+  # Labels travel with their images: the same index gives the same (image, label) pair.
+  train_index = {bytes(im.tobytes()): int(l) for im, l in zip(dataset.train,
+                                                               dataset.train_labels)}
+  for image, label in zip(batch["image"], batch["label"]):
+    assert train_index[bytes(np.round(image * 255).astype(np.uint8).tobytes())] == label

@@ -50,9 +50,9 @@ def test_batch_size_must_split_over_devices():
 def test_a_process_builds_exactly_its_rows_of_the_batch():
   dataset = load_dataset(tiny.get_config())
   key = jax.random.key(5)
-  whole = dataset.train_batch(key, 8)
+  whole = dataset.train_batch(key, 8)["image"]
   for rows in (slice(0, 4), slice(4, 8), slice(6, 8)):
-    np.testing.assert_array_equal(dataset.train_batch(key, 8, rows), whole[rows])
+    np.testing.assert_array_equal(dataset.train_batch(key, 8, rows)["image"], whole[rows])
   mesh = parallel.make_mesh()
   assert parallel.process_rows(mesh, 8) == slice(0, 8)  # one process holds every row
 

@@ -26,7 +26,7 @@ _TRAIN_STREAM, _INIT_STREAM = 0, 1  # batches for training never repeat those at
 def batch(config, dataset: Dataset, stream: int, index: int) -> jax.Array:
   """Training crops drawn with the key `(config.seed, stream, index)`."""
   key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), stream), index)
-  return jnp.asarray(dataset.train_batch(key, config.batch_size))
+  return jnp.asarray(dataset.train_batch(key, config.batch_size)["image"])
 
 
 def architecture(depth: int, config) -> tuple[tuple[int, ...], tuple[int, ...]]:

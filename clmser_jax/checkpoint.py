@@ -33,6 +33,16 @@ def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
                                            cleanup_tmp_directories=True))
 
 
+def reader(workdir: str) -> ocp.CheckpointManager:
+  """A read-only manager of an existing `workdir/checkpoints`: it creates, saves and cleans
+  up nothing, so it can read a run that is still training (whose unfinished saves are
+  orbax's temporary folders, never listed as steps)."""
+  return ocp.CheckpointManager(
+      os.path.join(os.path.abspath(workdir), "checkpoints"),
+      options=ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                           save_interval_steps=0))
+
+
 def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
   """`(state, step)` of the latest checkpoint, or `(None, 0)` when there is none.
 

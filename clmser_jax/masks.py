@@ -153,31 +153,40 @@ def sample_masks(kind: str, seed: int, count: int, height: int, width: int,
 POLARITIES = ("known", "hole")
 
 
-def load_mask_folder(folder, polarity: str, size: tuple[int, int] | None = None) -> np.ndarray:
-  """Every `*.png` in `folder` (sorted by name) as masks `(N, H, W, 1)`, `1` = known pixel.
-
-  Public mask sets disagree on what white means, so `polarity` is required: `'known'` when a
-  white pixel (grey level > 127) is a known pixel, `'hole'` when white marks a hole. With
-  `size = (H, W)` every mask is resized with nearest neighbour; without it all files must
-  share one size.
-  """
+def _check_polarity(polarity: str) -> None:
   if polarity not in POLARITIES:
     raise ValueError(f"polarity must be one of {POLARITIES} (what a white pixel marks), "
                      f"got {polarity!r}")
+
+
+def read_mask(path, polarity: str, size: tuple[int, int] | None = None) -> np.ndarray:
+  """One mask file as `(H, W, 1)`, `1` = known pixel: `polarity` `'known'` when a white pixel
+  (grey level > 127) is a known pixel, `'hole'` when white marks a hole. With `size = (H, W)`
+  it is resized with nearest neighbour."""
+  _check_polarity(polarity)
+  with Image.open(path) as image:
+    image = image.convert("L")
+    if size is not None:
+      image = image.resize((size[1], size[0]), Image.NEAREST)
+    white = np.asarray(image) > 127
+  return _known(white if polarity == "hole" else ~white)
+
+
+def load_mask_folder(folder, polarity: str, size: tuple[int, int] | None = None) -> np.ndarray:
+  """Every `*.png` in `folder` (sorted by name) as masks `(N, H, W, 1)`, `1` = known pixel.
+
+  Public mask sets disagree on what white means, so `polarity` is required (see
+  `read_mask`). With `size = (H, W)` every mask is resized with nearest neighbour; without it
+  all files must share one size.
+  """
+  _check_polarity(polarity)
   folder = pathlib.Path(folder)
   if not folder.is_dir():
     raise FileNotFoundError(f"mask folder {folder} does not exist")
   files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
   if not files:
     raise ValueError(f"mask folder {folder} holds no .png files")
-  masks = []
-  for path in files:
-    with Image.open(path) as image:
-      image = image.convert("L")
-      if size is not None:
-        image = image.resize((size[1], size[0]), Image.NEAREST)
-      white = np.asarray(image) > 127
-    masks.append(_known(white if polarity == "hole" else ~white))
+  masks = [read_mask(path, polarity, size) for path in files]
   shapes = {m.shape for m in masks}
   if len(shapes) > 1:
     raise ValueError(f"masks in {folder} differ in size {sorted(shapes)}; pass size=(H, W)")

@@ -10,6 +10,7 @@ import math
 import ml_collections
 
 from clmser_jax import masks
+from clmser_jax.data import tfds_sources
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.reflections import FUSIONS
@@ -27,6 +28,7 @@ OFFICIAL = dict(norm="batch", fusion="post_mean", output_activation="tanh",
                 kernel_init="xavier")
 
 DATASETS = ("embedded", "digits")  # built in; see `data.load_dataset`
+TFDS_DATASETS = tuple(tfds_sources.SOURCES)  # 'tfds:NAME[/CONFIG][:VERSION]'
 OPTIMIZERS = ("adam", "amsgrad", "sgd")
 MODELS = ("clmser", "unet")
 KERNEL_INITS = ("auto", "he", "contractive", "xavier")
@@ -175,10 +177,33 @@ def _validate_task(config):
       _fail(f"task.{field}", t[field], "a non-negative number")
 
 
+def _validate_dataset(config):
+  """`dataset`, `data_dir` (tfds) and `per_class` (STL10-n and the like: labelled tfds only)."""
+  name = str(config.dataset)
+  tfds_name = name.split(":", 1)[1] if name.startswith("tfds:") else None
+  if not (name in DATASETS or name.startswith("folder:") or
+          tfds_name is not None and tfds_sources.base_name(tfds_name) in TFDS_DATASETS):
+    _fail("dataset", config.dataset, f"one of {DATASETS}, 'folder:/path/to/images' or "
+          f"'tfds:NAME' with NAME (optionally '/config:version') one of {TFDS_DATASETS}")
+  if not isinstance(config.data_dir, str):
+    _fail("data_dir", config.data_dir, "a directory path, or '' for TFDS's default "
+          "($TFDS_DATA_DIR or ~/tensorflow_datasets)")
+  source = tfds_sources.SOURCES[tfds_sources.base_name(tfds_name)] if tfds_name else None
+  per_class = config.per_class
+  if not (isinstance(per_class, int) and not isinstance(per_class, bool) and per_class >= 0):
+    _fail("per_class", per_class, "a non-negative integer (0 = all training images)")
+  if per_class and not (source and source.per_class):
+    labelled = tuple(n for n, s in tfds_sources.SOURCES.items() if s.per_class)
+    _fail("per_class", per_class, f"0 with dataset={name!r}: per_class picks the first images "
+          f"of each class of a labelled 'tfds:NAME', NAME one of {labelled}")
+  if source and per_class > source.per_class:
+    _fail("per_class", per_class, f"at most {source.per_class}, the training images of the "
+          f"smallest class of {tfds_name!r} (0 = all)")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks every field the run uses; raises `ConfigError` naming the first bad one."""
-  if not (config.dataset in DATASETS or str(config.dataset).startswith("folder:")):
-    _fail("dataset", config.dataset, f"one of {DATASETS} or 'folder:/path/to/images'")
+  _validate_dataset(config)
   for field in ("image_size", "batch_size", "num_train_steps", "eval_every_steps",
                 "checkpoint_every_steps", "log_every_steps", "num_eval_images"):
     _positive_int(config, field)

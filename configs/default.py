@@ -10,7 +10,9 @@ from clmser_jax.config import model_config, task_config
 
 def get_config(variant: str = "clmser") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.dataset = "embedded"  # or "folder:/path/to/images"
+  config.dataset = "embedded"  # or "digits", "folder:/path/to/images", "tfds:stl10", ...
+  config.data_dir = ""  # where tfds datasets are prepared; "" = $TFDS_DATA_DIR or TFDS's default
+  config.per_class = 0  # labelled tfds datasets: the first n images of each class; 0 = all
   config.image_size = 64
   config.resize = 0  # shorter side resized to this before cropping; 0 = native resolution
   config.batch_size = 16

@@ -44,6 +44,10 @@ def test_official_presets_are_valid(variant):
     ("model.activation", "gelu", r"model\.activation='gelu'"),
     ("model.kernel_size", 4, r"kernel_size=4.*odd"),
     ("dataset", "imagenet", r"dataset='imagenet'.*folder:"),
+    ("dataset", "tfds:imagenet2012", r"dataset='tfds:imagenet2012'.*'stl10', 'mnist'"),
+    ("data_dir", None, r"data_dir=None.*TFDS_DATA_DIR"),
+    ("per_class", 10, r"per_class=10.*0 with dataset='embedded'.*'stl10'"),
+    ("per_class", -1, r"per_class=-1.*non-negative"),
     ("model.contraction_gain", 1.5, r"contraction_gain=1\.5"),
     ("model.norm", "layer", r"model\.norm='layer'.*'none', 'batch'"),
     ("model.fusion", "concat", r"model\.fusion='concat'.*'sum', 'post_mean'"),
@@ -55,6 +59,20 @@ def test_bad_field_is_named(field, value, pattern):
   _set(config, field, value)
   with pytest.raises(ConfigError, match=pattern):
     validate(config)
+
+
+@pytest.mark.parametrize("dataset,per_class,pattern", [
+    ("tfds:stl10", 401, r"per_class=401.*at most 400.*'stl10'"),
+    ("tfds:mnist:3.0.1", 5422, r"per_class=5422.*at most 5421"),
+    ("tfds:celeb_a_hq/256", 10, r"per_class=10.*0 with dataset='tfds:celeb_a_hq/256'"),
+])
+def test_per_class_only_within_a_labelled_tfds_dataset(dataset, per_class, pattern):
+  config = get_config()
+  config.dataset, config.per_class = dataset, per_class
+  with pytest.raises(ConfigError, match=pattern):
+    validate(config)
+  config.per_class = 0
+  validate(config)
 
 
 def test_reflections_need_dpn():

@@ -15,7 +15,24 @@ def test_full_configs_validate(name, variant):
   assert config.image_size == 256 and config.model.depth == 7  # Table 2, C&P
 
 
-@pytest.mark.parametrize("name", ["celeba", "places2"])
+@pytest.mark.parametrize("arg,per_class,steps,optimizer", [
+    ("clmser", 400, 800, "sgd"), ("clmser-w,100", 100, 200, "sgd"),
+    ("unet,10,adam", 10, 20, "adam"), ("cae,adam,100", 100, 200, "adam")])
+def test_stl10_n_configs(arg, per_class, steps, optimizer):
+  config = importlib.import_module("configs.stl10").get_config(arg)
+  validate(config)
+  assert (config.dataset, config.per_class, config.image_size) == ("tfds:stl10", per_class, 96)
+  assert config.num_train_steps == steps  # Table 3: 20 epochs of 10 n images at batch 100
+  assert (config.batch_size, config.optimizer.name) == (100, optimizer)
+  assert config.optimizer.learning_rate == 0.01 and config.model.depth == 5  # Tables 2-3
+
+
+def test_stl10_unknown_option():
+  with pytest.raises(ValueError, match="option 'rmsprop' is unknown"):
+    importlib.import_module("configs.stl10").get_config("clmser,rmsprop")
+
+
+@pytest.mark.parametrize("name", ["celeba", "places2", "stl10"])
 def test_tiny_variant_runs(name, tmp_path):
   config = importlib.import_module(f"configs.{name}").get_config("clmser,tiny")
   state = train.train_and_evaluate(config, str(tmp_path))

@@ -8,7 +8,7 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from clmser_jax.data import digits, photos
+from clmser_jax.data import digits, photos, tfds_sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +54,13 @@ class Dataset:
 
 
 def load_dataset(config) -> Dataset:
-  """The dataset named by `config.dataset`: 'embedded', 'digits' or 'folder:/path'."""
+  """The dataset named by `config.dataset`: 'embedded', 'digits', 'folder:/path' or
+  'tfds:NAME' (a prepared tensorflow-datasets dataset in `config.data_dir`, read lazily)."""
   size = config.image_size
+  if config.dataset.startswith("tfds:"):
+    return Dataset(image_size=size, **tfds_sources.load(
+        config.dataset.split(":", 1)[1], config.data_dir, config.per_class, size,
+        config.resize, config.num_eval_images))
   if config.dataset == "digits":
     (train, train_labels), (test, test_labels) = digits.embedded_digits(size)
     n = min(config.num_eval_images, len(test))

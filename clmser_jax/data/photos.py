@@ -98,6 +98,12 @@ def folder_photos(root: str, size: int, resize: int = 0, test_every: int = 10):
   return train, test
 
 
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+  """The central `size x size` crop (the whole image when it is that size)."""
+  y, x = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+  return image[y:y + size, x:x + size]
+
+
 def tiles(images: Sequence[np.ndarray], size: int, limit: int) -> np.ndarray:
   """Up to `limit` non-overlapping `size x size` tiles, row-major over each image in turn,
   as float32 in [0, 1]: a fixed evaluation set."""

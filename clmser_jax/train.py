@@ -102,6 +102,13 @@ def evaluate(eval_fn, state, batches, mesh):
   return means, first
 
 
+def eval_mask_bank(config: ml_collections.ConfigDict) -> np.ndarray | None:
+  """The masks of the evaluation set (inpainting; None otherwise), drawn with `seed + 1` so
+  they are never those of training."""
+  return tasks.mask_bank(config.task, config.image_size, config.seed + 1,
+                         config.task.mask_bank_size)
+
+
 def _report_progress(step, total, start_step, start_time, loss):
   elapsed = time.perf_counter() - start_time
   rate = (step - start_step) / max(elapsed, 1e-9)
@@ -132,7 +139,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   init_rng, data_rng = jax.random.split(rng)
   task = config.task
   train_masks = tasks.mask_bank(task, config.image_size, config.seed, task.mask_bank_size)
-  eval_masks = tasks.mask_bank(task, config.image_size, config.seed + 1, task.mask_bank_size)
+  eval_masks = eval_mask_bank(config)
   first = next(tasks.eval_batches(dataset, eval_masks, 1))
   input_shape = tasks.model_input(first, task).shape
 

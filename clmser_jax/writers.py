@@ -1,16 +1,19 @@
-"""Where a run's numbers and pictures go: `metrics.jsonl`, TensorBoard events, PNG grids.
+"""Where a run's numbers and pictures go: `metrics.jsonl`, TensorBoard events, CSV, PNG grids.
 
 Only process 0 writes. On resume, `metrics.jsonl` keeps the lines up to the restored step and
 drops the rest, so the file reads as if the run had never been interrupted.
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 
 import jax
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
+
+TITLE_HEIGHT = 16  # pixels of the strip that names the columns of a grid
 
 
 class MetricWriter:
@@ -52,11 +55,35 @@ def _truncate_after(path: str, step: int) -> None:
     f.writelines(kept)
 
 
-def save_image_grid(path: str, columns: list[np.ndarray]) -> None:
-  """One row per image, one column per NHWC array in `columns` (values in [0, 1])."""
+def write_csv(path, rows: list[dict]) -> None:
+  """`rows` (dicts with the same keys) as CSV, the keys of the first as the header."""
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def save_image_grid(path: str, columns: list[np.ndarray], titles: tuple[str, ...] = ()) -> None:
+  """One row per image, one column per NHWC array in `columns` (values in [0, 1]); with
+  `titles`, a white strip of `TITLE_HEIGHT` pixels on top names each column."""
   if jax.process_index() != 0:
     return
   rows = np.concatenate([np.clip(np.asarray(c), 0, 1) for c in columns], axis=2)
   grid = np.concatenate(list(rows), axis=0)
+  image = Image.fromarray(np.uint8(grid * 255 + 0.5))
+  if titles:
+    image = _with_titles(image, titles, columns[0].shape[2])
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  Image.fromarray(np.uint8(grid * 255 + 0.5)).save(path)
+  image.save(path)
+
+
+def _with_titles(grid: Image.Image, titles, tile_width: int) -> Image.Image:
+  """`grid` below a strip with each title centred over its `tile_width`-wide column."""
+  image = Image.new("RGB", (grid.width, grid.height + TITLE_HEIGHT), "white")
+  image.paste(grid, (0, TITLE_HEIGHT))
+  draw, font = ImageDraw.Draw(image), ImageFont.load_default()
+  for i, title in enumerate(titles):
+    left, top, right, bottom = draw.textbbox((0, 0), title, font=font)
+    draw.text((i * tile_width + (tile_width - right + left) // 2 - left,
+               (TITLE_HEIGHT - bottom + top) // 2 - top), title, fill="black", font=font)
+  return image

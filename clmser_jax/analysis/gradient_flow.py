@@ -5,7 +5,6 @@ the convergence curves of Fig. 6, written to `--workdir` as CSV, JSON, Markdown 
 """
 from __future__ import annotations
 
-import csv
 import json
 import pathlib
 
@@ -16,6 +15,7 @@ from clmser_jax.config import KERNEL_INITS, ConfigError
 from clmser_jax.data import load_dataset
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
+from clmser_jax.writers import write_csv
 
 def _field(config, dotted: str):
   for part in dotted.split("."):
@@ -47,13 +47,6 @@ def validate(config) -> None:
   if not set(config.table_depths) <= set(config.init.depths):
     raise ConfigError(f"config.table_depths={tuple(config.table_depths)!r} must be among "
                       f"config.init.depths={tuple(config.init.depths)!r}")
-
-
-def write_csv(path: pathlib.Path, rows: list[dict]) -> None:
-  with path.open("w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
 
 
 def init_table(rows, config) -> str:

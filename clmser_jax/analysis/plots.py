@@ -10,7 +10,8 @@ from matplotlib import ticker  # noqa: E402
 
 from clmser_jax.analysis.gradient_terms import USES  # noqa: E402
 
-LABELS = {"clmser": "CLmser", "clmser-w": "CLmser-w", "clmser-n": "CLmser-n", "cae": "CAE"}
+LABELS = {"clmser": "CLmser", "clmser-w": "CLmser-w", "clmser-n": "CLmser-n", "cae": "CAE",
+          "unet": "U-Net"}
 
 
 def _select(rows, **where):

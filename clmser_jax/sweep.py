@@ -13,6 +13,8 @@ step size and the inpainting runs use Adam at 1e-3.
 """
 from __future__ import annotations
 
+import copy
+
 import dataclasses
 import os
 
@@ -68,8 +70,9 @@ def _parse_value(field: str, current, raw: str):
 
 def with_field(config, field: str, raw: str):
   """A copy of `config` with the existing scalar `config.FIELD` (dotted) set to `raw`, read
-  as the field's type; returns the copy and the value."""
-  config = config.copy_and_resolve_references()
+  as the field's type; returns the copy and the value. Fields that refer to it follow
+  (`configs/stl10.py`'s steps follow `per_class`)."""
+  config = copy.deepcopy(config)
   *path, leaf = field.split(".")
   parent = config
   for part in path:
@@ -79,7 +82,7 @@ def with_field(config, field: str, raw: str):
                       "existing field")
   value = _parse_value(field, parent[leaf], raw)
   parent[leaf] = value
-  return config, value
+  return config.copy_and_resolve_references(), value
 
 
 def parse_optimizer(spec: str, config) -> tuple[str, float]:

@@ -9,7 +9,8 @@ STL10-n trains on the first n training images of each class.
 `--config=configs/stl10.py:VARIANT[,N][,sgd|adam][,tiny]`: N is 400 | 100 | 10 (Table 4; any
 1..400 works; default 400); the optimizer (Table 3: learning rate 0.01 for both; Fig. 6
 compares them on STL10-100; default sgd); `tiny` is a smoke-test size on the embedded
-photographs. Table 3: 20 epochs of the 10 n training images at batch 100, i.e. 2 n steps.
+photographs. Table 3: 20 epochs of the 10 n training images at batch 100, i.e. 2 n steps
+(n a multiple of 10).
 """
 import ml_collections
 
@@ -38,8 +39,10 @@ def get_config(arg: str = "clmser") -> ml_collections.ConfigDict:
   config.per_class = n
   config.image_size = 96
   config.batch_size = BATCH_SIZE
-  epoch = max(1, NUM_CLASSES * n // BATCH_SIZE)  # steps
-  config.num_train_steps = EPOCHS * epoch
+  # Steps follow `per_class` by reference, so `--config.per_class=N` and `--sweep=per_class=...`
+  # keep 20 epochs: an epoch is ceil(10 n / 100) steps.
+  epoch = (config.get_ref("per_class") * NUM_CLASSES + BATCH_SIZE - 1) // BATCH_SIZE
+  config.num_train_steps = epoch * EPOCHS
   config.eval_every_steps = epoch
   config.checkpoint_every_steps = 5 * epoch
   config.log_every_steps = 1  # Fig. 6's loss curves

@@ -37,3 +37,14 @@ def test_tiny_variant_runs(name, tmp_path):
   config = importlib.import_module(f"configs.{name}").get_config("clmser,tiny")
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == config.num_train_steps
+
+
+def test_stl10_steps_follow_per_class_through_overrides_and_sweeps():
+  """20 epochs of 10 n images at batch 100 (Table 3) whichever way n is set."""
+  from clmser_jax import sweep
+  config = importlib.import_module("configs.stl10").get_config("clmser,100")
+  assert (config.num_train_steps, config.eval_every_steps) == (200, 10)
+  for n, steps in ((400, 800), (10, 20), (25, 60)):  # 25: ceil(250 / 100) = 3 steps an epoch
+    swept, _ = sweep.with_field(config, "per_class", str(n))
+    assert (swept.per_class, swept.num_train_steps, swept.eval_every_steps) == (n, steps,
+                                                                                steps // 20)

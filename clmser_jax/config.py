@@ -30,11 +30,12 @@ OFFICIAL = dict(norm="batch", fusion="post_mean", output_activation="tanh",
 DATASETS = ("embedded", "digits")  # built in; see `data.load_dataset`
 TFDS_DATASETS = tuple(tfds_sources.SOURCES)  # 'tfds:NAME[/CONFIG][:VERSION]'
 OPTIMIZERS = ("adam", "amsgrad", "sgd")
-MODELS = ("clmser", "unet")
+MODELS = ("clmser", "unet", "cnn")
+FEED_FORWARD = ("unet", "cnn")  # separate kernels, one pass
 KERNEL_INITS = ("auto", "he", "contractive", "xavier")
 NORMS = ("none", "batch")
-MODEL_NAMES = (*VARIANTS, "unet")
-TASKS = ("reconstruct", "inpaint")
+MODEL_NAMES = (*VARIANTS, *FEED_FORWARD)
+TASKS = ("reconstruct", "inpaint", "dsp")
 PIXEL_RANGES = ("unit", "symmetric")
 LOSSES = ("mse", "hole_valid")
 LOSS_NORMS = ("l1", "l2")
@@ -46,8 +47,9 @@ class ConfigError(ValueError):
 
 def model_config(name: str = "clmser", architecture: str = "stl10",
                  official: bool = False) -> ml_collections.ConfigDict:
-  """A model config for one of `MODEL_NAMES` (Table 1 plus U-Net) on a Table 2 preset;
-  `official` switches a CLmser variant to the authors' official network (`OFFICIAL`)."""
+  """A model config for one of `MODEL_NAMES` (Table 1, U-Net, Table 7's CNN) on a Table 2
+  preset; `official` switches a CLmser variant to the authors' official network (`OFFICIAL`).
+  `num_classes` > 0 adds the label layer of DSP (Table 7; the CNN needs it)."""
   if name not in MODEL_NAMES:
     raise ConfigError(f"model variant {name!r} is unknown; allowed: {', '.join(MODEL_NAMES)}")
   if architecture not in ARCHITECTURES:
@@ -59,18 +61,19 @@ def model_config(name: str = "clmser", architecture: str = "stl10",
   arch = ARCHITECTURES[architecture]
   dcw, dpn = VARIANTS.get(name, (False, False))
   config = ml_collections.ConfigDict(dict(
-      name="unet" if name == "unet" else "clmser",
+      name=name if name in FEED_FORWARD else "clmser",
       dcw=dcw, dpn=dpn, reflections=1,
       depth=len(arch["channels"]), channels=arch["channels"], strides=arch["strides"],
       kernel_size=3, activation="relu", output_activation="identity",
-      kernel_init="auto", contraction_gain=0.9, norm="none", fusion="sum"))
+      kernel_init="auto", contraction_gain=0.9, norm="none", fusion="sum", num_classes=0))
   if official:
     config.update(OFFICIAL)
   return config
 
 
 def task_config(name: str = "reconstruct", **overrides) -> ml_collections.ConfigDict:
-  """What the network is trained for (`tasks.py`): reconstruction or inpainting.
+  """What the network is trained for (`tasks.py`): reconstruction, inpainting, or 'dsp', the
+  supervised Lmser (Table 7: reconstruction plus `class_weight` times the cross-entropy).
 
   Inpainting fields: `mask` ('points' = the paper's dense point-shaped masks, 'rectangle',
   'strokes' or 'folder:/path' of PNG masks, read with `mask_polarity` 'known' or 'hole' for
@@ -82,7 +85,7 @@ def task_config(name: str = "reconstruct", **overrides) -> ml_collections.Config
   config = ml_collections.ConfigDict(dict(
       name=name, pixel_range="unit", mask="points", mask_ratio=0.25, mask_polarity="known",
       mask_bank_size=512, mask_channel=False, loss="mse", loss_norm="l1", hole_weight=6.0,
-      valid_weight=1.0))
+      valid_weight=1.0, class_weight=1.0))
   config.update(overrides)
   return config
 
@@ -121,11 +124,10 @@ def _validate_model(config):
     _fail("model.reflections", m.reflections,
           "1 when model.dpn=False (without paired neurons nothing feeds back, so every "
           "reflection repeats the first)")
-  if m.name == "unet" and (m.dcw or m.dpn or m.reflections != 1):
-    raise ConfigError("config.model.name='unet' needs model.dcw=False, model.dpn=False and "
-                      "model.reflections=1 (U-Net has separate kernels, concatenated skips "
-                      f"and one pass); got dcw={m.dcw}, dpn={m.dpn}, "
-                      f"reflections={m.reflections}")
+  if m.name in FEED_FORWARD and (m.dcw or m.dpn or m.reflections != 1):
+    raise ConfigError(f"config.model.name={m.name!r} needs model.dcw=False, model.dpn=False "
+                      "and model.reflections=1 (U-Net and the CNN have separate kernels and "
+                      f"one pass); got dcw={m.dcw}, dpn={m.dpn}, reflections={m.reflections}")
   if m.kernel_init not in KERNEL_INITS:
     _fail("model.kernel_init", m.kernel_init, f"one of {KERNEL_INITS}")
   if not 0 < m.contraction_gain < 1:
@@ -142,8 +144,8 @@ def _validate_official_options(m):
   for field, default in (("norm", "none"), ("fusion", "sum")):
     if m[field] == default:
       continue
-    if m.name == "unet":
-      _fail(f"model.{field}", m[field], f"{default!r} with model.name='unet'")
+    if m.name in FEED_FORWARD:
+      _fail(f"model.{field}", m[field], f"{default!r} with model.name={m.name!r}")
     if m.reflections != 1:
       _fail(f"model.{field}", m[field],
             f"{default!r} when model.reflections={m.reflections} (the official network is "
@@ -177,18 +179,24 @@ def _validate_task(config):
       _fail(f"task.{field}", t[field], "a non-negative number")
 
 
+def _tfds_source(config):
+  """The `tfds_sources.Source` of a `tfds:NAME` dataset; None for anything else."""
+  name = str(config.dataset)
+  if not name.startswith("tfds:"):
+    return None
+  return tfds_sources.SOURCES.get(tfds_sources.base_name(name.split(":", 1)[1]))
+
+
 def _validate_dataset(config):
   """`dataset`, `data_dir` (tfds) and `per_class` (STL10-n and the like: labelled tfds only)."""
   name = str(config.dataset)
-  tfds_name = name.split(":", 1)[1] if name.startswith("tfds:") else None
-  if not (name in DATASETS or name.startswith("folder:") or
-          tfds_name is not None and tfds_sources.base_name(tfds_name) in TFDS_DATASETS):
+  source = _tfds_source(config)
+  if not (name in DATASETS or name.startswith("folder:") or source):
     _fail("dataset", config.dataset, f"one of {DATASETS}, 'folder:/path/to/images' or "
           f"'tfds:NAME' with NAME (optionally '/config:version') one of {TFDS_DATASETS}")
   if not isinstance(config.data_dir, str):
     _fail("data_dir", config.data_dir, "a directory path, or '' for TFDS's default "
           "($TFDS_DATA_DIR or ~/tensorflow_datasets)")
-  source = tfds_sources.SOURCES[tfds_sources.base_name(tfds_name)] if tfds_name else None
   per_class = config.per_class
   if not (isinstance(per_class, int) and not isinstance(per_class, bool) and per_class >= 0):
     _fail("per_class", per_class, "a non-negative integer (0 = all training images)")
@@ -198,7 +206,35 @@ def _validate_dataset(config):
           f"of each class of a labelled 'tfds:NAME', NAME one of {labelled}")
   if source and per_class > source.per_class:
     _fail("per_class", per_class, f"at most {source.per_class}, the training images of the "
-          f"smallest class of {tfds_name!r} (0 = all)")
+          f"smallest class of {name!r} (0 = all)")
+
+
+def _validate_dsp(config):
+  """DSP (Table 7): a label layer exactly when the task is 'dsp', on a labelled dataset; the
+  CNN only there (it reconstructs nothing)."""
+  m, t = config.model, config.task
+  if not (isinstance(m.num_classes, int) and not isinstance(m.num_classes, bool)
+          and m.num_classes >= 0):
+    _fail("model.num_classes", m.num_classes, "a non-negative integer")
+  if t.name != "dsp":
+    if m.num_classes:
+      _fail("model.num_classes", m.num_classes,
+            f"0 with task.name={t.name!r} (the label layer is for task.name='dsp')")
+    if m.name == "cnn":
+      _fail("model.name", m.name, f"'clmser' or 'unet' with task.name={t.name!r} (the CNN "
+            "only classifies: task.name='dsp')")
+    return
+  if m.name == "unet":
+    _fail("model.name", m.name, "'clmser' or 'cnn' with task.name='dsp'")
+  if m.num_classes < 2:
+    _fail("model.num_classes", m.num_classes,
+          "the number of classes (>= 2) with task.name='dsp'")
+  source = _tfds_source(config)
+  if not (config.dataset == "digits" or source and source.per_class):
+    labelled = ("digits", *(f"tfds:{n}" for n, s in tfds_sources.SOURCES.items() if s.per_class))
+    _fail("dataset", config.dataset, f"a labelled dataset with task.name='dsp': one of {labelled}")
+  if not t.class_weight > 0:
+    _fail("task.class_weight", t.class_weight, "a positive number")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -220,6 +256,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _validate_decay(config.optimizer)
   _validate_model(config)
   _validate_task(config)
+  _validate_dsp(config)
   total_stride = math.prod(config.model.strides)
   if config.image_size % total_stride:
     _fail("image_size", config.image_size,

@@ -1,13 +1,19 @@
-"""What the network sees and is scored on: reconstruction (Sec. 5.1-5.2) and inpainting
-(Sec. 5.3).
+"""What the network sees and is scored on: reconstruction (Sec. 5.1-5.2), inpainting
+(Sec. 5.3) and the supervised Lmser (DSP, Sec. 6, Table 7).
 
-A batch is a dict of host arrays: `image` (N, H, W, 3) in [0, 1] and, for inpainting, `mask`
-(N, H, W, 1) with 1 = known pixel. The model works in `task.pixel_range` ('unit' = [0, 1], or
-'symmetric' = [-1, 1] as the authors' code); metrics always see images in [0, 1].
+A batch is a dict of host arrays: `image` (N, H, W, 3) in [0, 1], for inpainting `mask`
+(N, H, W, 1) with 1 = known pixel, and for labelled datasets `label` (N,) int32. The model
+works in `task.pixel_range` ('unit' = [0, 1], or 'symmetric' = [-1, 1] as the authors' code);
+metrics always see images in [0, 1].
 
 Inpainting feeds `image * mask` (optionally with the mask as a fourth channel, which the
 network then also reconstructs, Lmser-style, since DCW ties input and output channels) and
 scores the *composite*: known pixels from the input, holes from the network (Table 5).
+
+DSP feeds the image at the bottom and, while training only, the label at the top (the model's
+`label` argument, `clamped_label`); the model returns `(reconstruction, logits)`, or
+`(None, logits)` for the plain CNN. The loss is Eq. 1 on the reconstruction plus
+`class_weight` times the cross-entropy; evaluation adds the accuracy to the image metrics.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import numpy as np
 from clmser_jax import masks as mask_lib
 from clmser_jax import metrics
 from clmser_jax.data import Dataset
+from clmser_jax.faults import InputError
 
 
 def to_model_range(image01: jax.Array, task) -> jax.Array:
@@ -31,13 +38,34 @@ def to_unit_range(image: jax.Array, task) -> jax.Array:
 def model_input(batch, task) -> jax.Array:
   """The network's input: the image, or for inpainting `image * mask` (+ the mask)."""
   image = to_model_range(batch["image"], task)
-  if task.name == "reconstruct":
+  if task.name != "inpaint":
     return image
   masked = image * batch["mask"]
   return jnp.concatenate([masked, batch["mask"]], -1) if task.mask_channel else masked
 
 
-def loss(output: jax.Array, batch, task) -> jax.Array:
+def clamped_label(batch, task) -> dict:
+  """The model's keyword arguments in training: for 'dsp' the label to clamp on the label
+  layer, else none. Evaluation never passes them, so no label reaches a test prediction."""
+  return {"label": batch["label"]} if task.name == "dsp" else {}
+
+
+def split_output(output, task):
+  """`(image output or None, logits or None)`: DSP models return both (the CNN no image)."""
+  return output if task.name == "dsp" else (output, None)
+
+
+def loss(output, batch, task) -> jax.Array:
+  """The image loss of the output (none for the CNN), plus for 'dsp' `task.class_weight`
+  times the softmax cross-entropy of the logits (Table 7)."""
+  image_output, logits = split_output(output, task)
+  total = 0.0 if image_output is None else image_loss(image_output, batch, task)
+  if logits is not None:
+    total += task.class_weight * metrics.classification_loss(logits, batch["label"])
+  return total
+
+
+def image_loss(output: jax.Array, batch, task) -> jax.Array:
   """Eq. 1 (MSE of the whole image, as the authors train inpainting too), or a weighted
   sum of the L1/L2 error over holes and over known pixels."""
   target = to_model_range(batch["image"], task)
@@ -50,13 +78,37 @@ def loss(output: jax.Array, batch, task) -> jax.Array:
           + task.valid_weight * jnp.mean(per_pixel * known))
 
 
-def prediction(output: jax.Array, batch, task) -> jax.Array:
+def prediction(output, batch, task) -> jax.Array | None:
   """The image the task delivers, in [0, 1]: the reconstruction, or the inpainting
-  composite `mask * image + (1 - mask) * output`."""
-  image = to_unit_range(output[..., :3], task)
-  if task.name == "reconstruct":
+  composite `mask * image + (1 - mask) * output`; None for the CNN, which has no image."""
+  image_output, _ = split_output(output, task)
+  if image_output is None:
+    return None
+  image = to_unit_range(image_output[..., :3], task)
+  if task.name != "inpaint":
     return image
   return batch["mask"] * batch["image"] + (1 - batch["mask"]) * image
+
+
+def eval_metrics(output, predicted, batch, task) -> dict[str, jax.Array]:
+  """Per-image metrics: L1, MSE, PSNR, SSIM of the `predicted` image (Tables 4-5), and for
+  'dsp' the accuracy of the logits (Table 7)."""
+  values = {} if predicted is None else metrics.image_metrics(predicted, batch["image"])
+  _, logits = split_output(output, task)
+  if logits is not None:
+    values["accuracy"] = metrics.accuracy(logits, batch["label"])
+  return values
+
+
+def check_labels(dataset: Dataset, task, num_classes: int) -> None:
+  """'dsp' needs a labelled dataset with `config.model.num_classes` classes."""
+  if task.name != "dsp":
+    return
+  if dataset.train_labels is None:
+    raise InputError("config.dataset has no labels; task.name='dsp' needs a labelled dataset")
+  if dataset.num_classes != num_classes:
+    raise InputError(f"config.model.num_classes={num_classes} but the dataset has "
+                     f"{dataset.num_classes} classes")
 
 
 def shown_input(batch, task) -> np.ndarray:

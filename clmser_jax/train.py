@@ -17,7 +17,7 @@ import optax
 from absl import logging
 from flax.training import train_state
 
-from clmser_jax import checkpoint, faults, metrics, parallel, tasks, writers
+from clmser_jax import checkpoint, faults, parallel, tasks, writers
 from clmser_jax.config import validate
 from clmser_jax.data import load_dataset
 from clmser_jax.models import build_model
@@ -72,11 +72,12 @@ def model_variables(state: TrainState, params) -> dict:
 def train_step(state: TrainState, batch, task):
   """One update on the task's loss (Eq. 1 for reconstruction); returns the new state and
   `{loss, grad_norm}`. BatchNorm runs in training mode and its new running averages go into
-  the state."""
+  the state; DSP clamps the label (`tasks.clamped_label`)."""
   def loss_fn(params):
     output, updates = state.apply_fn(model_variables(state, params),
                                      tasks.model_input(batch, task), train=True,
-                                     mutable=["batch_stats"])
+                                     mutable=["batch_stats"],
+                                     **tasks.clamped_label(batch, task))
     return tasks.loss(output, batch, task), updates
 
   (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -85,10 +86,11 @@ def train_step(state: TrainState, batch, task):
 
 
 def eval_step(state: TrainState, batch, task):
-  """The task's predictions in [0, 1] and their per-image metrics against the images."""
+  """The task's predicted images in [0, 1] (None for a classifier) and their per-image
+  metrics (`tasks.eval_metrics`). The model sees no label."""
   output = state.apply_fn(model_variables(state, state.params), tasks.model_input(batch, task))
   predicted = tasks.prediction(output, batch, task)
-  return predicted, metrics.image_metrics(predicted, batch["image"])
+  return predicted, tasks.eval_metrics(output, predicted, batch, task)
 
 
 def evaluate(eval_fn, state, batches, mesh):
@@ -97,7 +99,7 @@ def evaluate(eval_fn, state, batches, mesh):
   for batch in batches:
     predicted, values = eval_fn(state, jax.device_put(batch, parallel.replicated(mesh)))
     per_image.append(jax.device_get(values))
-    first = (batch, np.asarray(predicted)) if first is None else first
+    first = (batch, jax.device_get(predicted)) if first is None else first
   means = {k: float(np.mean(np.concatenate([v[k] for v in per_image]))) for k in per_image[0]}
   return means, first
 
@@ -132,6 +134,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   checkpoint.ensure_writable(workdir)
   _write_config(config, workdir)
   dataset = load_dataset(config)
+  tasks.check_labels(dataset, config.task, config.model.num_classes)
   model = build_model(config.model)
   tx = make_optimizer(config.optimizer)
   mesh = parallel.make_mesh()
@@ -188,9 +191,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
             eval_fn, state, tasks.eval_batches(dataset, eval_masks, config.batch_size), mesh)
         writer.write(step, "eval", means)
         logging.info("eval at step %d: %s", step, json.dumps(means))
-        writers.save_image_grid(os.path.join(workdir, "images", f"eval_{step:07d}.png"),
-                                [tasks.shown_input(shown, task)[:8], predicted[:8],
-                                 shown["image"][:8]])
+        if predicted is not None:
+          writers.save_image_grid(os.path.join(workdir, "images", f"eval_{step:07d}.png"),
+                                  [tasks.shown_input(shown, task)[:8], predicted[:8],
+                                   shown["image"][:8]])
       if save:
         checkpoint.save(mngr, step, state)
       if preempted:

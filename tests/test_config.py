@@ -62,7 +62,7 @@ def test_bad_field_is_named(field, value, pattern):
 
 
 @pytest.mark.parametrize("dataset,per_class,pattern", [
-    ("tfds:stl10", 401, r"per_class=401.*at most 400.*'stl10'"),
+    ("tfds:stl10", 401, r"per_class=401.*at most 400.*'tfds:stl10'"),
     ("tfds:mnist:3.0.1", 5422, r"per_class=5422.*at most 5421"),
     ("tfds:celeb_a_hq/256", 10, r"per_class=10.*0 with dataset='tfds:celeb_a_hq/256'"),
 ])

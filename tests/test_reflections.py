@@ -8,48 +8,10 @@ import pytest
 from clmser_jax.models import CLmser
 from clmser_jax.models import reflections
 from clmser_jax.models.init import he, operator_norm
+from equations import conv, equations_loop, kernels
 
 STRIDES = (1, 2, 2)
 CHANNELS = (4, 6, 8)
-
-
-def _conv(x, w, s):
-  p = (w.shape[0] - 1) // 2
-  return jax.lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def _transpose(y, w, s, x_shape):
-  """`W^T y` as the VJP of the conv: independent of `ops.top_down`."""
-  return jax.vjp(lambda x: _conv(x, w, s), jnp.zeros(x_shape, y.dtype))[1](y)[0]
-
-
-def equations_loop(x, enc, dec, strides, f, dpn, r):
-  """Eq. 3-5 written out: neurons H[0..d], bottom-up Y[1..d], top-down U[0..d-1]."""
-  d = len(enc)
-  H = [x] + [None] * d
-  Y = [None] * (d + 1)
-  U = [None] * (d + 1)
-  for i in range(1, d + 1):  # Eq. 3: t = 0, U = 0, H_i = f(W_i H_{i-1})
-    Y[i] = _conv(H[i - 1], enc[i - 1], strides[i - 1])
-    H[i] = f(Y[i])
-  for t in range(1, 2 * r):
-    if t % 2 == 1:  # Eq. 5, top-down: H_i = f(Y_i^{t-1} + U_i^t), U_i = W_{i+1}^T H_{i+1}
-      for i in range(d - 1, -1, -1):
-        U[i] = _transpose(H[i + 1], dec[i], strides[i], H[i].shape)
-        if i > 0:
-          H[i] = f(Y[i] + U[i]) if dpn else f(U[i])
-    else:  # Eq. 4, bottom-up: H_i = f(Y_i^t + U_i^{t-1}), Y_i = W_i H_{i-1}
-      for i in range(1, d + 1):
-        Y[i] = _conv(H[i - 1], enc[i - 1], strides[i - 1])
-        H[i] = f(Y[i] + U[i]) if (dpn and i < d) else f(Y[i])
-  return U[0]
-
-
-def _kernels(seed, scale=0.3):
-  c_in = (3,) + CHANNELS[:-1]
-  keys = jax.random.split(jax.random.key(seed), len(CHANNELS))
-  return [scale * jax.random.normal(k, (3, 3, a, b)) for k, a, b in zip(keys, c_in, CHANNELS)]
 
 
 # Without DPN nothing feeds back, and config validation allows only r = 1.
@@ -58,8 +20,8 @@ def _kernels(seed, scale=0.3):
                                        (True, False, 1), (False, False, 1)])
 def test_scan_matches_equations(r, dcw, dpn):
   x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
-  enc = _kernels(0)
-  dec = enc if dcw else _kernels(1)
+  enc = kernels(0, CHANNELS)
+  dec = enc if dcw else kernels(1, CHANNELS)
   got = reflections.reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r)
   want = equations_loop(x, enc, dec, STRIDES, jax.nn.relu, dpn, r)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -68,7 +30,7 @@ def test_scan_matches_equations(r, dcw, dpn):
 def test_reflections_change_the_output_with_dpn():
   """Guards the test above against a loop that ignores r: feedback must matter."""
   x = jax.random.uniform(jax.random.key(9), (2, 12, 12, 3))
-  enc = _kernels(0)
+  enc = kernels(0, CHANNELS)
   one = reflections.reflect(x, enc, enc, STRIDES, jax.nn.relu, True, 1)
   two = reflections.reflect(x, enc, enc, STRIDES, jax.nn.relu, True, 2)
   assert float(jnp.max(jnp.abs(one - two))) > 1e-3
@@ -107,7 +69,7 @@ def test_operator_norm_matches_dense_matrix(stride):
   w = he(jax.random.key(0), (3, 3, 2, 3))
   n = 8
   basis = jnp.eye(n * n * 2).reshape(-1, n, n, 2)
-  matrix = _conv(basis, w, stride).reshape(n * n * 2, -1)
+  matrix = conv(basis, w, stride).reshape(n * n * 2, -1)
   want = float(jnp.linalg.svd(matrix, compute_uv=False)[0])
   got = float(operator_norm(w, stride, size=n))
   # Power iteration approaches the top singular value from below.

@@ -1,5 +1,5 @@
 """Model family: `build_model(config.model)` returns the configured Flax module."""
-from clmser_jax.models.clmser import CLmser
+from clmser_jax.models.clmser import CNN, CLmser
 from clmser_jax.models.unet import UNet
 
 VARIANTS = {  # Table 1: (dcw, dpn)
@@ -11,13 +11,14 @@ VARIANTS = {  # Table 1: (dcw, dpn)
 
 
 def build_model(model_config):
-  """The module named by `model_config.name` ('clmser' or 'unet') with its fields."""
+  """The module named by `model_config.name` ('clmser', 'unet' or 'cnn') with its fields."""
   common = dict(channels=tuple(model_config.channels), strides=tuple(model_config.strides),
                 kernel_size=model_config.kernel_size, activation=model_config.activation,
                 output_activation=model_config.output_activation)
   if model_config.name == "unet":
     return UNet(**common)
-  return CLmser(dcw=model_config.dcw, dpn=model_config.dpn,
-                reflections=model_config.reflections, kernel_init=model_config.kernel_init,
-                contraction_gain=model_config.contraction_gain, norm=model_config.norm,
-                fusion=model_config.fusion, **common)
+  make = CNN if model_config.name == "cnn" else CLmser
+  return make(dcw=model_config.dcw, dpn=model_config.dpn, reflections=model_config.reflections,
+              kernel_init=model_config.kernel_init,
+              contraction_gain=model_config.contraction_gain, norm=model_config.norm,
+              fusion=model_config.fusion, num_classes=model_config.num_classes, **common)

@@ -12,6 +12,11 @@ without it the encoder owns `We_i` and the decoder its own `Wd_i` (same shape, u
 transposed). `dpn` and the reflection loop live in `reflections.py`. There are no biases: the
 paper's equations have none, nor do the authors' layers.
 
+`num_classes > 0` adds the label layer `d+1` of the supervised Lmser (DSP, Table 7,
+`reflections.LabelLayer`): one matrix `V` (n_d x K) with DCW, `Ve` and `Vd` without; the model
+then takes the `label` to clamp while training and returns `(reconstruction, logits)`. `CNN`
+is the plain classifier of Table 7: the same encoder and the label layer's bottom-up half.
+
 `norm='batch'`, `fusion='post_mean'`, `output_activation='tanh'` and `kernel_init='xavier'`
 give the authors' official network (CMACH508/CLmser `model/*.py`): every `Y_i` and `U_i`
 (i >= 1) passes its own BatchNorm (`bn_Y_i`, `bn_U_i`, PyTorch semantics, `norm.py`) before
@@ -19,6 +24,7 @@ the ReLU, and paired neurons average after the activation. The default is the pa
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -27,12 +33,15 @@ import jax
 from clmser_jax.models import init as inits
 from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.norm import BatchNorm
-from clmser_jax.models.reflections import no_norm, reflect
+from clmser_jax.models.reflections import (LabelLayer, bottom_up_pass, layer_sizes, no_norm,
+                                           reflect)
 
 
 class CLmser(nn.Module):
   """CNN based Lmser. `__call__(x, train)` maps NHWC images to their reconstruction `g(U_0)`;
-  `train` selects BatchNorm's batch statistics (and updates the running averages)."""
+  `train` selects BatchNorm's batch statistics (and updates the running averages). With
+  `num_classes`, `__call__(x, train, label)` returns `(g(U_0), Y_{d+1})` and clamps the integer
+  `label` (N,) on the label layer when given (training only: evaluation passes none)."""
   channels: Sequence[int]
   strides: Sequence[int]
   kernel_size: int = 3
@@ -46,6 +55,7 @@ class CLmser(nn.Module):
   norm: str = "none"  # 'none' | 'batch'
   fusion: str = "sum"  # 'sum' | 'post_mean', see `reflections.decoder_neuron`
   unroll: bool = False  # unroll the reflection loop (`reflect`); benchmarks only
+  num_classes: int = 0  # > 0: the label layer of DSP (Table 7)
 
   def _kernel_init(self, stride):
     if self.kernel_init == "xavier":
@@ -65,13 +75,43 @@ class CLmser(nn.Module):
     return [self.param(f"{prefix}_{i + 1}", self._kernel_init(s), (k, k, ci, co))
             for i, (ci, co, s) in enumerate(zip(c_in, self.channels, self.strides))]
 
+  def _label_matrix(self, name, x):
+    """A label-layer matrix (n_d, K) over the flattened `H_d` of input `x`, LeCun-normal:
+    the logits start at unit scale."""
+    top = layer_sizes(x.shape[1:3], self.kernel_size, self.strides)[-1]
+    return self.param(name, inits.dense, (math.prod(top) * self.channels[-1], self.num_classes))
+
+  def _label_layer(self, x, label):
+    if self.dcw:
+      up = down = self._label_matrix("V", x)
+    else:
+      up, down = self._label_matrix("Ve", x), self._label_matrix("Vd", x)
+    clamp = None if label is None else jax.nn.one_hot(label, self.num_classes)
+    return LabelLayer(up, down, clamp)
+
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False, label: jax.Array | None = None):
     if self.dcw:
       encoder = decoder = self._kernels("W", x.shape[-1])
     else:
       encoder, decoder = self._kernels("We", x.shape[-1]), self._kernels("Wd", x.shape[-1])
-    u0 = reflect(x, encoder, decoder, self.strides, ACTIVATIONS[self.activation],
-                 self.dpn, self.reflections, self._norm(train), self.fusion,
-                 self.unroll)
-    return ACTIVATIONS[self.output_activation](u0)
+    top = self._label_layer(x, label) if self.num_classes else None
+    out = reflect(x, encoder, decoder, self.strides, ACTIVATIONS[self.activation],
+                  self.dpn, self.reflections, self._norm(train), self.fusion,
+                  self.unroll, top)
+    g = ACTIVATIONS[self.output_activation]
+    return g(out) if top is None else (g(out[0]), out[1])
+
+
+class CNN(CLmser):
+  """The plain CNN of Table 7: CLmser's encoder (`We_i`; He-initialised, as `dpn=False`) and
+  the bottom-up half of the label layer (`Ve`), one feed-forward pass (Eq. 3). No decoder, so
+  no reconstruction: returns `(None, logits)`. Config validation builds it with `dcw=False`,
+  `dpn=False`, one reflection."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = False, label: jax.Array | None = None):
+    del label  # a feed-forward classifier never sees the label
+    _, hs = bottom_up_pass(x, self._kernels("We", x.shape[-1]), self.strides, [],
+                           ACTIVATIONS[self.activation], False, self._norm(train))
+    return None, LabelLayer(self._label_matrix("Ve", x), None).bottom_up(hs[-1])

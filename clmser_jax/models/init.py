@@ -1,5 +1,5 @@
 """Kernel initialisers: He for feed-forward variants, contractive for paired neurons, and
-Xavier for the authors' official network.
+Xavier for the authors' official network; LeCun for the dense label layer of DSP.
 
 With DPN the perception phase is the fixed-point iteration `H = f(A H + B x)` whose coupling
 `A` holds `W_i` (bottom-up) and `W_{i+1}^T` (top-down) around every neuron layer (Sec. 3:
@@ -32,6 +32,12 @@ def xavier(key, shape, dtype=jnp.float32):
   """Xavier-uniform, the official code's init (`nn.init.xavier_uniform_` on OIHW): bound
   `sqrt(6 / (fan_in + fan_out))`, fans `k * k * c_in` and `k * k * c_out` as in HWIO."""
   return jax.nn.initializers.glorot_uniform(in_axis=-2, out_axis=-1)(key, shape, dtype)
+
+
+def dense(key, shape, dtype=jnp.float32):
+  """LeCun-normal on the fan-in `shape[0]` of a dense matrix (the label layer `V`, n_d x K).
+  Its feedback `V^T z` stays bounded for any number of reflections: `z` lies in the simplex."""
+  return jax.nn.initializers.lecun_normal()(key, shape, dtype)
 
 
 def operator_norm(w: jax.Array, stride: int, size: int = _POWER_SIZE) -> jax.Array:

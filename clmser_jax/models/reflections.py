@@ -13,6 +13,10 @@ link decoder->encoder (bottom-up pass); without it the encoder neuron is `f(Y_i)
 decoder neuron `f(U_i)`, an autoencoder. `dcw` lives outside this file: the caller passes the
 same kernels as `encoder` and `decoder`, or two sets.
 
+An optional label layer `d+1` on top (`LabelLayer`) makes it the supervised Lmser of the
+duality in the supervision paradigm (DSP, Sec. 6, Table 7): `reflect` then also returns the
+class logits.
+
 Two hooks reproduce the authors' official code (CMACH508/CLmser `model/*.py`), one pass only:
 `norm(signal, layer, x)` normalises each signal `Y_i` / `U_i` before the activation (their
 conv -> BatchNorm -> ReLU blocks; the default `no_norm` leaves it alone), and `fusion` picks how
@@ -20,7 +24,7 @@ a decoder neuron pairs its two signals (`decoder_neuron`).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +40,39 @@ def no_norm(signal: str, layer: int, x: jax.Array) -> jax.Array:
   """The paper's neurons: signals enter the activation as they are."""
   del signal, layer
   return x
+
+
+class LabelLayer(NamedTuple):
+  """Layer `d+1` of the supervised Lmser (DSP, Table 7): K class neurons `z`, fully connected
+  to the flattened top conv layer `H_d`, with the dualities of every other layer.
+
+  `up` (n_d, K) gives the bottom-up signal, the class logits `Y_{d+1} = V flat(H_d)`; `down`
+  the top-down one, `U_d = V^T z` (unflattened). With DCW they are one array. The label is fed
+  in at the top as the image is at the bottom: `label` (N, K) one-hot is clamped on `z` in the
+  *last* top-down pass, the one that reconstructs. Every other `z` is the network's own belief
+  `softmax(Y_{d+1})`, as always at evaluation (`label=None`); so the logits of the last
+  bottom-up pass never see the label, in training as in evaluation. The label is a vector at
+  the top rather than a plane beside the image: the paper says only that both are fed in.
+
+  `H_d` pairs like any neuron: `f(Y_d + U_d)` with DPN. Without DPN the decoder's top neuron
+  is `f(U_d)`, so CLmser-n and CAE reconstruct from `z` alone: their code is the class.
+  """
+  up: jax.Array
+  down: jax.Array
+  label: jax.Array | None = None
+
+  def bottom_up(self, h: jax.Array) -> jax.Array:
+    """`Y_{d+1} = V flat(H_d)`: the class logits, (N, K)."""
+    return h.reshape(h.shape[0], -1) @ self.up
+
+  def neurons(self, logits: jax.Array, last) -> jax.Array:
+    """`z`: the clamped label in the last top-down pass (`last`), else `softmax(Y_{d+1})`."""
+    z = jax.nn.softmax(logits)
+    return z if self.label is None else jnp.where(last, self.label, z)
+
+  def top_down(self, z: jax.Array, shape: Sequence[int]) -> jax.Array:
+    """`U_d = V^T z`, shaped like `H_d` (`shape`, NHWC)."""
+    return (z @ self.down.T).reshape(shape)
 
 
 def layer_sizes(size: Sequence[int], kernel_size: int, strides: Sequence[int]):
@@ -78,41 +115,57 @@ def decoder_neuron(layer: int, y, h, u, f: Activation, dpn: bool, fusion: str):
 
 
 def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool,
-                  norm: Norm = no_norm, fusion: str = "sum"):
+                  norm: Norm = no_norm, fusion: str = "sum", u_top=None):
   """Eq. 5: `U_i = W_{i+1}^T H_{i+1}`, `H_i = f(Y_i + U_i)` for i = d-1..1, top to bottom.
 
-  Starts from the top neuron `H_d` of the bottom-up pass. Returns `(U_1..U_{d-1}, U_0)`:
-  the new top-down signals (after `norm`) and the reconstruction before the output
-  activation (never normalised).
+  Starts from the top neuron `H_d` of the bottom-up pass, or, given `u_top` (`U_d` from a
+  label layer above, DSP), from `H_d` paired with it like any other neuron (i = d..1).
+  Returns `(U_1..U_{d-1}[, U_d], U_0)`: the new top-down signals (after `norm`) and the
+  reconstruction before the output activation (never normalised).
   """
+  def neuron(i, u):
+    u = norm("U", i, u)
+    return u, decoder_neuron(i, ys[i - 1], hs[i - 1], u, f, dpn, fusion)
+
   h, us = hs[-1], []
+  if u_top is not None:
+    u, h = neuron(len(decoder), u_top)
+    us.append(u)
   for i in reversed(range(len(decoder))):
     u = ops.top_down(h, decoder[i], strides[i], sizes[i])
     if i == 0:
       return us[::-1], u
-    u = norm("U", i, u)
-    h = decoder_neuron(i, ys[i - 1], hs[i - 1], u, f, dpn, fusion)
+    u, h = neuron(i, u)
     us.append(u)
 
 
 def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int,
-            norm: Norm = no_norm, fusion: str = "sum", unroll: bool = False):
+            norm: Norm = no_norm, fusion: str = "sum", unroll: bool = False,
+            top: LabelLayer | None = None):
   """Eq. 3-5: the first bottom-up pass (Eq. 3, `U = 0`) and top-down pass, then
   `reflections - 1` further reflections (Eq. 4 then Eq. 5) as one `lax.scan`.
 
-  Returns `U_0`, the top-down signal to the input layer after the last reflection. A `norm`
-  that holds state (BatchNorm) and `fusion='post_mean'` are for one pass (config validation).
-  `unroll` unrolls the scan (the same numbers; the benchmarks' reference for the loop).
+  Returns `U_0`, the top-down signal to the input layer after the last reflection; with a
+  label layer `top` (DSP), `(U_0, Y_{d+1})`: also the logits of the last bottom-up pass. A
+  `norm` that holds state (BatchNorm) and `fusion='post_mean'` are for one pass (config
+  validation). `unroll` unrolls the scan (the same numbers; the benchmarks' reference for the
+  loop).
   """
   sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
 
-  def one_reflection(u):
+  def one_reflection(u, last):
     ys, hs = bottom_up_pass(x, encoder, strides, u, f, dpn, norm)
-    return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion)
+    if top is None:
+      return (*top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion), None)
+    logits = top.bottom_up(hs[-1])
+    u_top = top.top_down(top.neurons(logits, last), hs[-1].shape)
+    return (*top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion, u_top),
+            logits)
 
-  first = one_reflection([])
-  if reflections == 1:
-    return first[1]
-  (_, out), _ = jax.lax.scan(lambda carry, _: (one_reflection(carry[0]), None), first,
-                             length=reflections - 1, unroll=unroll)
-  return out
+  state = one_reflection([], reflections == 1)
+  if reflections > 1:
+    state, _ = jax.lax.scan(
+        lambda carry, t: (one_reflection(carry[0], t == reflections - 1), None), state,
+        jnp.arange(1, reflections), unroll=unroll)
+  _, u0, logits = state
+  return u0 if top is None else (u0, logits)

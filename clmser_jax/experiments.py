@@ -73,10 +73,11 @@ class FIDScorer:
 
 def eval_predictions(state, config, dataset):
   """`(batch, prediction)` for every evaluation batch; predictions clipped to [0, 1], as
-  `metrics.image_metrics` scores them (and as FID needs them)."""
+  `metrics.image_metrics` scores them (and as FID needs them); None for the CNN."""
   eval_fn = jax.jit(functools.partial(train.eval_step, task=config.task))
   for batch in tasks.eval_batches(dataset, train.eval_mask_bank(config), config.batch_size):
-    yield batch, np.clip(np.asarray(eval_fn(state, batch)[0]), 0.0, 1.0)
+    predicted = eval_fn(state, batch)[0]
+    yield batch, None if predicted is None else np.clip(np.asarray(predicted), 0.0, 1.0)
 
 
 def run_variant(config, workdir: str, timing_batch: int = 1, num_samples: int = 8,
@@ -89,20 +90,23 @@ def run_variant(config, workdir: str, timing_batch: int = 1, num_samples: int = 
   inputs, features, shown = [], [], []
   for batch, predicted in eval_predictions(state, config, dataset):
     inputs.append(np.asarray(tasks.model_input(batch, config.task)))
+    if predicted is None:  # a classifier (Table 7's CNN): no image to score or show
+      continue
     if scorer:
       features.append(scorer.features(predicted, config.batch_size))
     if len(shown) * config.batch_size < num_samples:
       shown.append({"input": tasks.shown_input(batch, config.task), "prediction": predicted,
                     "image": batch["image"]})
   row = final_eval(workdir)
-  if scorer:
+  if scorer and features:
     row["fid"] = scorer.score(np.concatenate(features), dataset.eval_images,
                               config.batch_size)
   inputs = np.concatenate(inputs)
   row.update(timing.per_frame_ms(state.apply_fn, train.model_variables(state, state.params),
                                  inputs, min(timing_batch, len(inputs))))
   row["eval_images"] = len(inputs)
-  samples = {k: np.concatenate([s[k] for s in shown])[:num_samples] for k in shown[0]}
+  samples = {k: np.concatenate([s[k] for s in shown])[:num_samples] for k in shown[0]
+             } if shown else {}
   return row, samples
 
 
@@ -110,14 +114,15 @@ def table_notes(runs: list[sweep.Run], rows: list[dict], timing_batch: int) -> t
   """What the columns measure, and why FID is missing when it is."""
   n = rows[0]["eval_images"]
   composite = " (inpainting composites)" if runs[0].config.task.name == "inpaint" else ""
-  if "fid" in rows[0]:
+  if any("fid" in row for row in rows):
     fid_note = (f"FID: pool3 statistics of each model's {n} evaluation predictions{composite} "
                 f"against the {n} evaluation images (biased upwards below 2048 per set).")
   else:
     fid_note = ("FID: not computed, no Inception weights given: `--fid_weights=FILE.npz`, "
                 "made once by `python -m clmser_jax.fid.convert` (README, FID).")
-  return (f"L1, MSE, PSNR, SSIM: the last evaluation in each run's metrics.jsonl, over {n} "
-          f"evaluation images{composite}.", fid_note,
+  accuracy = "accuracy (Table 7, no label fed), " if any("accuracy" in r for r in rows) else ""
+  return (f"{accuracy}L1, MSE, PSNR, SSIM: the last evaluation in each run's metrics.jsonl, "
+          f"over {n} evaluation images{composite}.", fid_note,
           f"ms/frame: inference time per image in batches of {timing_batch} on "
           f"{jax.devices()[0].device_kind}, median of 5 repeats, compile excluded (Table 6).")
 
@@ -125,7 +130,9 @@ def table_notes(runs: list[sweep.Run], rows: list[dict], timing_batch: int) -> t
 def write_samples(folder: str, runs: list[sweep.Run], samples: list[dict]) -> None:
   """One grid per group of runs (per swept value and optimizer): Figs. 5 and 7."""
   for group, members in itertools.groupby(zip(runs, samples), key=lambda m: m[0].group):
-    members = list(members)
+    members = [(run, shown) for run, shown in members if shown]  # the CNN shows no image
+    if not members:
+      continue
     run, first = members[0]
     results.samples_figure(
         os.path.join(folder, "samples" + "".join(f"_{g}" for g in group) + ".png"),

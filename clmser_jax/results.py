@@ -14,16 +14,23 @@ import numpy as np
 from clmser_jax import writers
 from clmser_jax.analysis import plots
 
-COLUMNS = ("l1", "mse", "psnr", "ssim", "fid", "ms_per_frame")  # Tables 4-5, then Table 6
-HEADERS = {"l1": "L1", "mse": "MSE", "psnr": "PSNR", "ssim": "SSIM", "fid": "FID",
-           "ms_per_frame": "ms/frame"}
+# Table 7's accuracy, Tables 4-5, then Table 6.
+COLUMNS = ("accuracy", "l1", "mse", "psnr", "ssim", "fid", "ms_per_frame")
+HEADERS = {"accuracy": "accuracy", "l1": "L1", "mse": "MSE", "psnr": "PSNR", "ssim": "SSIM",
+           "fid": "FID", "ms_per_frame": "ms/frame"}
 PAPER_ORDER = ("cae", "clmser-n", "clmser-w", "clmser", "unet")  # Figs. 5 and 7, left to right
 MIN_TILE = 64  # sample tiles are enlarged (nearest) to at least this width so titles fit
 
 
 def metric_columns(rows: list[dict]) -> list[str]:
-  """The `COLUMNS` every row has: FID only when it was computed."""
-  return [c for c in COLUMNS if all(c in row for row in rows)]
+  """The `COLUMNS` some row has: FID only when it was computed, accuracy for DSP (Table 7),
+  and no image metrics for a table of classifiers only."""
+  return [c for c in COLUMNS if any(c in row for row in rows)]
+
+
+def cell(row: dict, column: str) -> str:
+  """A metric to 4 significant digits, or '-' where the model has none (the CNN's MSE)."""
+  return f"{row[column]:.4g}" if column in row else "-"
 
 
 def markdown_table(rows: list[dict], keys: tuple[str, ...] = (), notes: tuple[str, ...] = ()
@@ -35,7 +42,7 @@ def markdown_table(rows: list[dict], keys: tuple[str, ...] = (), notes: tuple[st
   lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
   for row in rows:
     cells = [str(row[k]) for k in keys] + [plots.LABELS[row["model"]]]
-    lines.append("| " + " | ".join(cells + [f"{row[c]:.4g}" for c in columns]) + " |")
+    lines.append("| " + " | ".join(cells + [cell(row, c) for c in columns]) + " |")
   return "\n".join(lines + ([""] + list(notes) if notes else [])) + "\n"
 
 

@@ -40,7 +40,8 @@ class Run:
 def variant_config(base, variant: str):
   """`base` with the model swapped for `variant`, architecture fields kept."""
   config = base.copy_and_resolve_references()
-  arch = {k: base.model[k] for k in ("depth", "channels", "strides", "kernel_size")}
+  arch = {k: base.model[k] for k in ("depth", "channels", "strides", "kernel_size",
+                                      "num_classes")}
   config.model = model_config(variant)
   config.model.update(arch)
   return config

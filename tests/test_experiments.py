@@ -210,3 +210,21 @@ def test_missing_fid_weights_stop_before_training(tmp_path):
     experiments.run_experiment(tiny_config(), ("cae",), str(tmp_path), "t",
                                fid_weights=str(tmp_path / "missing.npz"))
   assert not (tmp_path / "cae").exists()
+
+
+def test_dsp_table_has_accuracy_and_no_image_metrics_for_the_cnn(tmp_path):
+  """Table 7: the CLmser row has accuracy and MSE, the CNN row accuracy only ('-')."""
+  from configs import mnist_dsp
+  markdown = experiments.run_experiment(mnist_dsp.get_config("clmser,tiny"), ("clmser", "cnn"),
+                                        str(tmp_path), "t7")
+  lines = markdown.splitlines()
+  assert lines[0] == "| model | accuracy | L1 | MSE | PSNR | SSIM | ms/frame |"
+  for variant, line in zip(("clmser", "cnn"), lines[2:4]):
+    final = experiments.final_eval(str(tmp_path / variant))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:2] == [plots.LABELS[variant], f"{final['accuracy']:.4g}"]
+    expected = [f"{final[m]:.4g}" if variant == "clmser" else "-"
+                for m in ("l1", "mse", "psnr", "ssim")]
+    assert cells[2:6] == expected
+  grid = np.asarray(Image.open(tmp_path / "results" / "samples.png"))
+  assert grid.shape[1] == 2 * 64  # CLmser and the original: the CNN has no image column

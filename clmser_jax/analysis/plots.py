@@ -11,7 +11,7 @@ from matplotlib import ticker  # noqa: E402
 from clmser_jax.analysis.gradient_terms import USES  # noqa: E402
 
 LABELS = {"clmser": "CLmser", "clmser-w": "CLmser-w", "clmser-n": "CLmser-n", "cae": "CAE",
-          "unet": "U-Net"}
+          "unet": "U-Net", "cnn": "CNN"}
 
 
 def _select(rows, **where):

@@ -16,6 +16,10 @@ paper's equations have none, nor do the authors' layers.
 give the authors' official network (CMACH508/CLmser `model/*.py`): every `Y_i` and `U_i`
 (i >= 1) passes its own BatchNorm (`bn_Y_i`, `bn_U_i`, PyTorch semantics, `norm.py`) before
 the ReLU, and paired neurons average after the activation. The default is the paper's.
+
+`dtype` is the compute dtype (mixed precision with `jnp.bfloat16`): the input is cast to it
+and every signal and convolution runs in it (`ops` casts the kernels at each use), while the
+parameters, their gradients, BatchNorm's statistics and the returned output stay float32.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from clmser_jax.models import init as inits
 from clmser_jax.models.activations import ACTIVATIONS
@@ -46,6 +51,7 @@ class CLmser(nn.Module):
   norm: str = "none"  # 'none' | 'batch'
   fusion: str = "sum"  # 'sum' | 'post_mean', see `reflections.decoder_neuron`
   unroll: bool = False  # unroll the reflection loop (`reflect`); benchmarks only
+  dtype: jax.typing.DTypeLike = jnp.float32  # compute dtype; parameters stay float32
 
   def _kernel_init(self, stride):
     if self.kernel_init == "xavier":
@@ -71,7 +77,7 @@ class CLmser(nn.Module):
       encoder = decoder = self._kernels("W", x.shape[-1])
     else:
       encoder, decoder = self._kernels("We", x.shape[-1]), self._kernels("Wd", x.shape[-1])
-    u0 = reflect(x, encoder, decoder, self.strides, ACTIVATIONS[self.activation],
-                 self.dpn, self.reflections, self._norm(train), self.fusion,
-                 self.unroll)
-    return ACTIVATIONS[self.output_activation](u0)
+    u0 = reflect(x.astype(self.dtype), encoder, decoder, self.strides,
+                 ACTIVATIONS[self.activation], self.dpn, self.reflections, self._norm(train),
+                 self.fusion, self.unroll)
+    return ACTIVATIONS[self.output_activation](u0.astype(jnp.float32))

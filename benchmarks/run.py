@@ -2,14 +2,18 @@
 machine, and the cost of the reflection loop. Not part of the test suite.
 
   PYTHONPATH=. python -m benchmarks.run [--quick] [--out benchmarks/RESULTS.md]
+      [--dtype float32 bfloat16] [--large_batch 256] [--peak_tflops 989 --peak_gbps 4800]
 
-1. Numerics: the fast path (`ops`' custom VJPs) against plain autodiff, loss and gradients.
+1. Numerics: the fast path (`ops`' custom VJPs) against plain autodiff, loss and gradients;
+   with bfloat16 among `--dtype`, also bfloat16 compute against float32 (same weights).
 2. The official network (`model_config(variant, arch, official=True)`) in JAX and in PyTorch
    (`benchmarks/torch_official.py`) with the same converted weights and batch, timed
-   interleaved: train-step images/s, inference ms/frame at batch 1 and images/s at a large
-   batch, JAX compile time, memory.
-3. The paper's CLmser at r reflections (no PyTorch peer): r-scaling against r = 1, the scan
-   against an unrolled loop, compile time.
+   interleaved, per compute dtype (PyTorch's bfloat16 is `torch.autocast`): train-step
+   images/s, inference ms/frame at batch 1 and images/s at a large batch, JAX compile time,
+   memory; then the JAX figures against the roofline (`roofline.py`: FLOPs and bytes per
+   image from the architecture, as fractions of `--peak_tflops` and `--peak_gbps`).
+3. The paper's CLmser at r reflections (no PyTorch peer, float32): r-scaling against r = 1,
+   the scan against an unrolled loop, compile time.
 `--quick` runs 96 x 96 only with fewer reflections and repeats (a few minutes on 2 cores).
 """
 from __future__ import annotations
@@ -19,20 +23,24 @@ import dataclasses
 import datetime
 import os
 import platform
+import sys
 
 import flax
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks import measure, runners
-from clmser_jax import convert_official
-from clmser_jax.config import model_config, task_config
+from benchmarks import measure, roofline, runners
+from clmser_jax import convert_official, tasks
+from clmser_jax.config import DTYPES, model_config, task_config
 from clmser_jax.models import build_model
 
 SIZES = {"stl10": 96, "celeba": 256}  # Table 2: STL10 d = 5, CelebA d = 7
 OFFICIAL_TASK = task_config("reconstruct", pixel_range="symmetric")  # their [-1, 1] input
 PAPER_TASK = task_config("reconstruct")
+# NVIDIA H200 (SXM) datasheet: dense bfloat16 tensor-core peak and HBM3e bandwidth.
+H200_TFLOPS, H200_GBPS = 989.0, 4800.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +53,9 @@ class Plan:
   reflection_batch: dict
   unrolled: tuple[int, ...]
   repeats: int
+  dtypes: tuple[str, ...] = ("float32",)  # compute dtypes of section 2 (`model.dtype`)
+  peak_tflops: float = H200_TFLOPS  # the roofline's peaks
+  peak_gbps: float = H200_GBPS
 
 
 QUICK = Plan(archs=("stl10",), train_batch={"stl10": 8}, large_batch=32, reflections=(1, 2, 4),
@@ -62,14 +73,16 @@ def mib(value: float | None) -> str:
   return "n/a" if value is None else f"{value:.0f}"
 
 
-def official_pair(arch: str):
-  """The official network of `arch` in JAX and in PyTorch, with the same (converted)
-  weights."""
+def official_pair(arch: str, dtype: str = "float32"):
+  """The official network of `arch` in JAX (computing in `dtype`) and in PyTorch, with the
+  same (converted) weights, and its model config."""
   from benchmarks.torch_official import official_generator
   config = model_config("clmser", arch, official=True)
+  config.dtype = dtype
   generator = official_generator("clmser", config.channels, config.strides, seed=0)
   arrays = convert_official.state_dict_arrays(generator.state_dict())
-  return build_model(config), convert_official.to_variables(arrays, "clmser", config), generator
+  variables = convert_official.to_variables(arrays, "clmser", config)
+  return build_model(config), variables, generator, config
 
 
 def paper_model(arch: str, reflections: int, unroll: bool = False):
@@ -81,12 +94,16 @@ def paper_model(arch: str, reflections: int, unroll: bool = False):
 
 # ------------------------------------------------------------------------------- 1. numerics
 
+def numerics_cases():
+  """`(name, model, variables, task)` of the networks the numerics are checked on."""
+  return [("official stl10", *official_pair("stl10")[:2], OFFICIAL_TASK),
+          ("paper CLmser r=4", *paper_model("stl10", 4), PAPER_TASK)]
+
+
 def numerics_check() -> list[str]:
   """Loss and gradients of the fast path and of plain autodiff, relative difference."""
   rows = []
-  cases = [("official stl10", *official_pair("stl10")[:2], OFFICIAL_TASK),
-           ("paper CLmser r=4", *paper_model("stl10", 4), PAPER_TASK)]
-  for name, model, variables, task in cases:
+  for name, model, variables, task in numerics_cases():
     x = images(2, 32, seed=1)
     fast = runners.loss_and_grads(model, variables, x, task)
     with runners.plain_autodiff():
@@ -99,11 +116,32 @@ def numerics_check() -> list[str]:
           "|---|---|---|---|---|", *rows]
 
 
+def precision_check() -> list[str]:
+  """bfloat16 compute against float32 with the same weights: the output in evaluation mode,
+  the loss, and the gradients in training mode (cosine of all of them, worst leaf)."""
+  rows = []
+  for name, model, variables, task in numerics_cases():
+    x = images(2, 32, seed=1)
+    half = model.clone(dtype=jnp.bfloat16)
+    inputs = tasks.model_input({"image": x}, task)
+    out32, out16 = (jax.jit(m.apply)(variables, inputs) for m in (model, half))
+    (loss32, grads32), (loss16, grads16) = (runners.loss_and_grads(m, variables, x, task)
+                                            for m in (model, half))
+    rows.append(f"| {name} | 2x32x32 | {runners.relative_difference(out16, out32):.1e} | "
+                f"{runners.relative_difference(loss16, loss32):.1e} | "
+                f"{runners.cosine(grads16, grads32):.5f} | "
+                f"{runners.relative_difference(grads16, grads32):.1e} |")
+    print(rows[-1], flush=True)
+  return ["| network | batch | output rel. diff | loss rel. diff | grad cosine | "
+          "grad rel. diff (max over leaves) |", "|---|---|---|---|---|---|", *rows]
+
+
 # ------------------------------------------------------------------- 2. official vs PyTorch
 
-def official_vs_torch(arch: str, plan: Plan) -> list[str]:
-  """Train images/s, inference at batch 1 and at `plan.large_batch`: JAX, PyTorch, ratio."""
-  model, variables, generator = official_pair(arch)
+def official_vs_torch(arch: str, plan: Plan, dtype: str = "float32"):
+  """Train images/s, inference at batch 1 and at `plan.large_batch`: JAX, PyTorch, ratio, all
+  computing in `dtype`. Returns these rows and the JAX units' roofline rows."""
+  model, variables, generator, config = official_pair(arch, dtype)
   size, batches = SIZES[arch], (plan.train_batch[arch], 1, plan.large_batch)
   kinds = ("train", "infer 1", "infer large")
   x = {kind: images(b, size) for kind, b in zip(kinds, batches)}
@@ -111,22 +149,38 @@ def official_vs_torch(arch: str, plan: Plan) -> list[str]:
                                       optax.amsgrad(1e-3))}
   built.update({k: runners.jax_infer(model, variables, x[k], OFFICIAL_TASK) for k in kinds[1:]})
   fns = {("jax", kind): b[0] for kind, b in built.items()}
-  fns[("torch", "train")] = runners.torch_train(generator, x["train"], OFFICIAL_TASK)
-  fns.update({("torch", k): runners.torch_infer(generator, x[k], OFFICIAL_TASK)
+  fns[("torch", "train")] = runners.torch_train(generator, x["train"], OFFICIAL_TASK, dtype)
+  fns.update({("torch", k): runners.torch_infer(generator, x[k], OFFICIAL_TASK, dtype)
               for k in kinds[1:]})
   rss = {key: measure.first_call(fn) for key, fn in fns.items()}
   t = measure.interleaved_medians(fns, plan.repeats)
-  rows = []
+  rows, roof = [], []
+  num_params = sum(p.size for p in jax.tree.leaves(variables["params"]))
   for kind, batch in zip(kinds, batches):
     jax_s, torch_s = t[("jax", kind)], t[("torch", kind)]
     figure = ((f"{1e3 * jax_s:.1f} ms/frame", f"{1e3 * torch_s:.1f} ms/frame") if batch == 1
               else (f"{batch / jax_s:.2f} img/s", f"{batch / torch_s:.2f} img/s"))
     _, compile_s, xla_mib = built[kind]
-    rows.append(f"| {arch} {size}x{size} | {kind} | {batch} | {figure[0]} | {figure[1]} | "
-                f"**{torch_s / jax_s:.2f}x** | {compile_s:.2f} s | {mib(xla_mib)} | "
-                f"{rss[('jax', kind)]:.0f} / {rss[('torch', kind)]:.0f} |")
-    print(rows[-1], flush=True)
-  return rows
+    rows.append(f"| {arch} {size}x{size} | {kind} | {dtype} | {batch} | {figure[0]} | "
+                f"{figure[1]} | **{torch_s / jax_s:.2f}x** | {compile_s:.2f} s | "
+                f"{mib(xla_mib)} | {rss[('jax', kind)]:.0f} / {rss[('torch', kind)]:.0f} |")
+    roof.append(f"| {arch} {size}x{size} | {kind} | {dtype} | {batch} | " + roofline_cells(
+        config, size, batch, dtype, kind == "train", num_params, jax_s / batch, plan))
+    print(rows[-1], roof[-1], sep="\n", flush=True)
+  return rows, roof
+
+
+def roofline_cells(config, size: int, batch: int, dtype: str, train: bool, num_params: int,
+                   seconds_per_image: float, plan: Plan) -> str:
+  """GFLOP and MB per image (`roofline.py`), their ratio, and the achieved TFLOP/s and GB/s
+  as fractions of `plan`'s peaks."""
+  flops = roofline.flops_per_image(config, (size, size), train)
+  traffic = roofline.bytes_per_image(config, (size, size), batch, jnp.dtype(dtype).itemsize,
+                                     train, num_params)
+  tflops, gbps = flops / seconds_per_image / 1e12, traffic / seconds_per_image / 1e9
+  return (f"{flops / 1e9:.3f} | {traffic / 1e6:.2f} | {flops / traffic:.0f} | {tflops:.4f} | "
+          f"{100 * tflops / plan.peak_tflops:.3f}% | {gbps:.1f} | "
+          f"{100 * gbps / plan.peak_gbps:.3f}% |")
 
 
 # ------------------------------------------------------------------ 3. reflections (r-scaling)
@@ -184,18 +238,43 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true", help="96 x 96 only, r <= 4, fewer repeats")
   parser.add_argument("--out", help="also write the results as markdown to this file")
+  parser.add_argument("--dtype", nargs="+", choices=DTYPES, default=["float32"],
+                      help="compute dtypes of the official network's figures (model.dtype); "
+                      "bfloat16 also reports its accuracy against float32")
+  parser.add_argument("--large_batch", type=int,
+                      help="the large inference batch (default: the plan's, 32)")
+  parser.add_argument("--peak_tflops", type=float, default=H200_TFLOPS,
+                      help="the roofline's FLOP/s peak in TFLOP/s (default: H200 dense bf16)")
+  parser.add_argument("--peak_gbps", type=float, default=H200_GBPS,
+                      help="the roofline's memory bandwidth in GB/s (default: H200 HBM3e)")
   return parser.parse_args(argv)
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+  plan = dataclasses.replace(QUICK if args.quick else FULL, dtypes=tuple(args.dtype),
+                             peak_tflops=args.peak_tflops, peak_gbps=args.peak_gbps)
+  return dataclasses.replace(plan, large_batch=args.large_batch or plan.large_batch)
 
 
 def report(plan: Plan, command: str) -> str:
   """Every section, measured now, as markdown."""
   lines = ["# Benchmarks (issue 7)", "", f"`{command}`", "", *machine(), "",
-           "## Numerics: fast path vs plain autodiff", "", *numerics_check(), "",
-           "## Official network: JAX vs the authors' PyTorch (same weights, same batch)", "",
-           "| network | measure | batch | JAX | PyTorch | JAX speed-up | JAX compile | XLA MiB "
-           "| peak RSS rise MiB JAX / torch |", "|---|---|---|---|---|---|---|---|---|"]
+           "## Numerics: fast path vs plain autodiff", "", *numerics_check(), ""]
+  if "bfloat16" in plan.dtypes:
+    lines += ["## Numerics: bfloat16 compute vs float32 (same weights)", "",
+              *precision_check(), ""]
+  lines += ["## Official network: JAX vs the authors' PyTorch (same weights, same batch)", "",
+            "| network | measure | dtype | batch | JAX | PyTorch | JAX speed-up | JAX compile "
+            "| XLA MiB | peak RSS rise MiB JAX / torch |", "|" + "---|" * 10]
+  roof = []
   for arch in plan.archs:
-    lines += official_vs_torch(arch, plan)
+    for dtype in plan.dtypes:
+      rows, roof_rows = official_vs_torch(arch, plan, dtype)
+      lines, roof = lines + rows, roof + roof_rows
+  lines += ["", f"## Official network in JAX against the roofline (peaks {plan.peak_tflops:g} "
+            f"TFLOP/s, {plan.peak_gbps:g} GB/s)", "",
+            "| network | measure | dtype | batch | GFLOP/image | MB/image | FLOP/byte | "
+            "TFLOP/s | of peak | GB/s | of peak |", "|" + "---|" * 11, *roof]
   lines += ["", "## Paper CLmser: cost of r reflections (JAX only; no PyTorch peer)", "",
             "| network | batch | r | loop | train step | / (r x r=1) | scan / unrolled | "
             "compile | / r=1 | infer | / (r x r=1) | scan / unrolled | compile | / r=1 | "
@@ -213,8 +292,8 @@ def main(argv=None):
   # XLA:CPU flushes denormals; unflushed, AMSGrad's tiny second moments make PyTorch's
   # steps (and later forward passes) up to 15x slower, a baseline not worth beating.
   torch.set_flush_denormal(True)
-  text = report(QUICK if args.quick else FULL,
-                "python -m benchmarks.run" + (" --quick" if args.quick else ""))
+  command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+  text = report(plan_from_args(args), command.strip())
   print(text)
   if args.out:
     with open(args.out, "w") as f:

@@ -1,6 +1,7 @@
 """One timed unit of work per framework: a train step (updates included) or an inference
 batch, each a no-argument callable that blocks until done, built with its compile time and
-memory figures."""
+memory figures. PyTorch runs on CUDA when it has it, on the CPU otherwise, and in bfloat16
+under `torch.autocast` (its mixed precision) where the JAX network runs in bfloat16."""
 from __future__ import annotations
 
 import contextlib
@@ -56,37 +57,65 @@ def jax_infer(model, variables, images: np.ndarray, task):
   return run, compile_s, measure.xla_memory_mib(compiled)
 
 
+def torch_device():
+  import torch
+  return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def nchw(images: np.ndarray, task):
-  """The images as the torch network's input: NCHW, in the task's pixel range."""
+  """The images as the torch network's input: NCHW, in the task's pixel range, on
+  `torch_device()`."""
   import torch
   return torch.from_numpy(np.ascontiguousarray(
-      np.transpose(np.asarray(tasks.to_model_range(images, task)), (0, 3, 1, 2))))
+      np.transpose(np.asarray(tasks.to_model_range(images, task)), (0, 3, 1, 2)))).to(
+          torch_device())
 
 
-def torch_train(generator, images: np.ndarray, task):
+def torch_precision(dtype: str):
+  """PyTorch's counterpart of a JAX compute `dtype`: `torch.autocast` to bfloat16 (float32
+  parameters, BatchNorm in float32), or plain float32."""
+  import torch
+  if dtype == "float32":
+    return contextlib.nullcontext()
+  return torch.autocast(torch_device().type, dtype=torch.bfloat16)
+
+
+def _torch_sync():
+  import torch
+  if torch_device().type == "cuda":
+    torch.cuda.synchronize()
+
+
+def torch_train(generator, images: np.ndarray, task, dtype: str = "float32"):
   """One step of their trainer on the reconstruction loss: MSE, Adam with AMSGrad, lr 1e-3."""
   import torch
   x = nchw(images, task)
+  generator.to(x.device)
   opt = torch.optim.Adam(generator.parameters(), lr=1e-3, amsgrad=True)
 
   def step():
     generator.train()
     opt.zero_grad()
-    torch.nn.functional.mse_loss(generator(x), x).backward()
+    with torch_precision(dtype):
+      loss = torch.nn.functional.mse_loss(generator(x).float(), x)
+    loss.backward()
     opt.step()
+    _torch_sync()
 
   return step
 
 
-def torch_infer(generator, images: np.ndarray, task):
+def torch_infer(generator, images: np.ndarray, task, dtype: str = "float32"):
   """One forward pass in evaluation mode, without autograd."""
   import torch
   x = nchw(images, task)
+  generator.to(x.device)
 
   def run():
     generator.eval()
-    with torch.no_grad():
+    with torch.no_grad(), torch_precision(dtype):
       generator(x)
+    _torch_sync()
 
   return run
 
@@ -117,3 +146,10 @@ def relative_difference(a, b) -> float:
   """The largest `|a - b| / |b|` (Frobenius norms) over the leaves of two pytrees."""
   return max(float(jnp.linalg.norm(x - y) / jnp.maximum(jnp.linalg.norm(y), 1e-30))
              for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def cosine(a, b) -> float:
+  """The cosine between two pytrees, each flattened into one vector."""
+  a, b = (jnp.concatenate([jnp.ravel(x).astype(jnp.float32) for x in jax.tree.leaves(t)])
+          for t in (a, b))
+  return float(jnp.vdot(a, b) / (jnp.linalg.norm(a) * jnp.linalg.norm(b)))

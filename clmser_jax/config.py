@@ -39,6 +39,7 @@ TASKS = ("reconstruct", "inpaint", "dsp")
 PIXEL_RANGES = ("unit", "symmetric")
 LOSSES = ("mse", "hole_valid")
 LOSS_NORMS = ("l1", "l2")
+DTYPES = ("float32", "bfloat16")  # compute dtype; parameters and optimizer state stay float32
 
 
 class ConfigError(ValueError):
@@ -65,7 +66,8 @@ def model_config(name: str = "clmser", architecture: str = "stl10",
       dcw=dcw, dpn=dpn, reflections=1,
       depth=len(arch["channels"]), channels=arch["channels"], strides=arch["strides"],
       kernel_size=3, activation="relu", output_activation="identity",
-      kernel_init="auto", contraction_gain=0.9, norm="none", fusion="sum", num_classes=0))
+      kernel_init="auto", contraction_gain=0.9, norm="none", fusion="sum", num_classes=0,
+      dtype="float32"))
   if official:
     config.update(OFFICIAL)
   return config
@@ -132,6 +134,8 @@ def _validate_model(config):
     _fail("model.kernel_init", m.kernel_init, f"one of {KERNEL_INITS}")
   if not 0 < m.contraction_gain < 1:
     _fail("model.contraction_gain", m.contraction_gain, "a number in (0, 1)")
+  if m.dtype not in DTYPES:
+    _fail("model.dtype", m.dtype, f"one of {DTYPES}")
   _validate_official_options(m)
 
 

@@ -11,6 +11,11 @@ Both carry custom VJPs built from the pair itself and `weight_gradient` (a forwa
 convolution, or per-tap matrix products when strided): XLA:CPU's autodiff of a strided
 `conv_transpose` weight gradient is 30-80x slower, and inside the reflection loop autodiff's
 weight gradients fall into slow layouts.
+
+Mixed precision: a convolution runs in the dtype of its signal (`x` or `y`), the kernel cast
+to it at each use, so float32 kernels serve a bfloat16 network. The kernel gradient sums over
+batch and space in float32 and comes back in the kernel's own dtype: the gradients of the
+`2 r` uses of a shared kernel then add up in float32, not in bfloat16.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ def output_size(size: int, kernel_size: int, stride: int) -> int:
 def _bottom_up(x, w, stride):
   p = conv_padding(w.shape[0])
   return lax.conv_general_dilated(
-      x, w, (stride, stride), ((p, p), (p, p)), dimension_numbers=_DIMS)
+      x, w.astype(x.dtype), (stride, stride), ((p, p), (p, p)), dimension_numbers=_DIMS)
 
 
 def _transpose_padding(size: int, out: int, kernel_size: int, stride: int):
@@ -53,7 +58,7 @@ def _top_down(y, w, stride, size):
   k = w.shape[0]
   pads = [_transpose_padding(n, o, k, stride) for n, o in zip(size, y.shape[1:3])]
   return lax.conv_transpose(
-      y, w, (stride, stride), pads, dimension_numbers=_DIMS, transpose_kernel=True)
+      y, w.astype(y.dtype), (stride, stride), pads, dimension_numbers=_DIMS, transpose_kernel=True)
 
 
 def _strided_taps(x: jax.Array, out_size: Sequence[int], stride: int, kernel_size: int):
@@ -73,17 +78,20 @@ def weight_gradient(x: jax.Array, g: jax.Array, stride: int, kernel_size: int) -
   is one canonical forward convolution (the padded input, batch and channel axes swapped, with
   `g` as the kernel); at larger strides one matrix product per kernel tap, which XLA:CPU runs
   3-5x faster than the stride-dilated convolution. Either way it stays in a fast layout, also
-  inside the reflection loop.
+  inside the reflection loop. The sums accumulate in float32 (also for bfloat16 `x` and `g`),
+  and so does the result.
   """
   if stride > 1:
     g2 = g.reshape(-1, g.shape[-1])
-    taps = [lax.dot_general(t.reshape(-1, x.shape[-1]), g2, (((0,), (0,)), ((), ())))
+    taps = [lax.dot_general(t.reshape(-1, x.shape[-1]), g2, (((0,), (0,)), ((), ())),
+                            preferred_element_type=jnp.float32)
             for t in _strided_taps(x, g.shape[1:3], stride, kernel_size)]
     return jnp.stack(taps).reshape(kernel_size, kernel_size, x.shape[-1], g.shape[-1])
   p = conv_padding(kernel_size)
   lhs = jnp.transpose(jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))), (3, 1, 2, 0))
   rhs = jnp.transpose(g, (1, 2, 0, 3))
-  out = lax.conv_general_dilated(lhs, rhs, (1, 1), "VALID", dimension_numbers=_DIMS)
+  out = lax.conv_general_dilated(lhs, rhs, (1, 1), "VALID", dimension_numbers=_DIMS,
+                                 preferred_element_type=jnp.float32)
   return jnp.transpose(out[:, :kernel_size, :kernel_size], (1, 2, 0, 3))
 
 
@@ -99,7 +107,8 @@ def _bottom_up_fwd(x, w, stride):
 
 def _bottom_up_bwd(stride, res, g):
   x, w = res
-  return top_down(g, w, stride, x.shape[1:3]), weight_gradient(x, g, stride, w.shape[0])
+  dw = weight_gradient(x, g, stride, w.shape[0]).astype(w.dtype)
+  return top_down(g, w, stride, x.shape[1:3]), dw
 
 
 bottom_up.defvjp(_bottom_up_fwd, _bottom_up_bwd)
@@ -126,7 +135,7 @@ def _top_down_bwd(stride, size, res, g):
   # U = W^T y is linear in y and in w, and <g, W^T y> = <W g, y>: both gradients are
   # forward convolutions, `W g` and the kernel gradient of `W g` at cotangent y.
   y, w = res
-  return _bottom_up(g, w, stride), weight_gradient(g, y, stride, w.shape[0])
+  return _bottom_up(g, w, stride), weight_gradient(g, y, stride, w.shape[0]).astype(w.dtype)
 
 
 top_down.defvjp(_top_down_fwd, _top_down_bwd)

@@ -1,16 +1,47 @@
 """Smoke test of the benchmark suite (`benchmarks/run.py`): one tiny configuration runs and
 yields a table row. The measurements themselves are not tests."""
+import jax
 import pytest
 
 pytest.importorskip("torch", reason="the benchmarks compare with PyTorch")
 
-from benchmarks import run  # noqa: E402  (after the skip)
+from benchmarks import run, runners  # noqa: E402  (after the skip)
+from clmser_jax.config import model_config, task_config  # noqa: E402
+from clmser_jax.models import build_model  # noqa: E402
 
 TINY = run.Plan(archs=("stl10",), train_batch={"stl10": 1}, large_batch=2, reflections=(1,),
                 reflection_batch={"stl10": 1}, unrolled=(), repeats=1)
 
 
-def test_official_vs_torch_yields_a_row_per_measure():
-  rows = run.official_vs_torch("stl10", TINY)
-  assert [row.split(" | ")[1] for row in rows] == ["train", "infer 1", "infer large"]
+def test_official_vs_torch_yields_a_row_per_measure(monkeypatch):
+  monkeypatch.setattr(runners, "COMPILES", 1)
+  dtype = "bfloat16"  # float32 runs the same code, without autocast
+  rows, roof = run.official_vs_torch("stl10", TINY, dtype)
+  for table in (rows, roof):
+    assert [row.split(" | ")[1:3] for row in table] == [
+        ["train", dtype], ["infer 1", dtype], ["infer large", dtype]]
   assert all("x** |" in row for row in rows)
+  assert all(row.count("%") == 2 for row in roof)
+
+
+def test_precision_check_reports_bfloat16_close_to_float32(monkeypatch):
+  config = model_config("clmser")
+  config.depth, config.channels, config.strides, config.reflections = 2, (4, 8), (1, 2), 2
+  model = build_model(config)
+  variables = model.init(jax.random.key(0), run.images(1, 32))
+  monkeypatch.setattr(run, "numerics_cases", lambda: [
+      ("tiny", model, variables, task_config("reconstruct"))])
+  rows = run.precision_check()
+  assert len(rows) == 3
+  for row in rows[2:]:
+    cosine = float(row.split(" | ")[4])
+    assert 0.99 < cosine <= 1.0
+
+
+def test_command_line_selects_dtypes_and_peaks():
+  plan = run.plan_from_args(run.parse_args(
+      ["--quick", "--dtype", "float32", "bfloat16", "--large_batch", "256",
+       "--peak_tflops", "1", "--peak_gbps", "2"]))
+  assert (plan.dtypes, plan.large_batch, plan.peak_tflops, plan.peak_gbps) == (
+      ("float32", "bfloat16"), 256, 1.0, 2.0)
+  assert run.plan_from_args(run.parse_args([])) == run.FULL

@@ -1,4 +1,6 @@
 """Model family: `build_model(config.model)` returns the configured Flax module."""
+import jax.numpy as jnp
+
 from clmser_jax.models.clmser import CNN, CLmser
 from clmser_jax.models.unet import UNet
 
@@ -14,7 +16,8 @@ def build_model(model_config):
   """The module named by `model_config.name` ('clmser', 'unet' or 'cnn') with its fields."""
   common = dict(channels=tuple(model_config.channels), strides=tuple(model_config.strides),
                 kernel_size=model_config.kernel_size, activation=model_config.activation,
-                output_activation=model_config.output_activation)
+                output_activation=model_config.output_activation,
+                dtype=jnp.dtype(model_config.dtype))
   if model_config.name == "unet":
     return UNet(**common)
   make = CNN if model_config.name == "cnn" else CLmser

@@ -21,6 +21,10 @@ is the plain classifier of Table 7: the same encoder and the label layer's botto
 give the authors' official network (CMACH508/CLmser `model/*.py`): every `Y_i` and `U_i`
 (i >= 1) passes its own BatchNorm (`bn_Y_i`, `bn_U_i`, PyTorch semantics, `norm.py`) before
 the ReLU, and paired neurons average after the activation. The default is the paper's.
+
+`dtype` is the compute dtype (mixed precision with `jnp.bfloat16`): the input is cast to it
+and every signal and convolution runs in it (`ops` casts the kernels at each use), while the
+parameters, their gradients, BatchNorm's statistics and the returned output stay float32.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from clmser_jax.models import init as inits
 from clmser_jax.models.activations import ACTIVATIONS
@@ -56,6 +61,7 @@ class CLmser(nn.Module):
   fusion: str = "sum"  # 'sum' | 'post_mean', see `reflections.decoder_neuron`
   unroll: bool = False  # unroll the reflection loop (`reflect`); benchmarks only
   num_classes: int = 0  # > 0: the label layer of DSP (Table 7)
+  dtype: jax.typing.DTypeLike = jnp.float32  # compute dtype; parameters stay float32
 
   def _kernel_init(self, stride):
     if self.kernel_init == "xavier":
@@ -82,12 +88,13 @@ class CLmser(nn.Module):
     return self.param(name, inits.dense, (math.prod(top) * self.channels[-1], self.num_classes))
 
   def _label_layer(self, x, label):
+    """The label layer, its matrices cast to the compute dtype as the kernels are."""
     if self.dcw:
       up = down = self._label_matrix("V", x)
     else:
       up, down = self._label_matrix("Ve", x), self._label_matrix("Vd", x)
-    clamp = None if label is None else jax.nn.one_hot(label, self.num_classes)
-    return LabelLayer(up, down, clamp)
+    clamp = None if label is None else jax.nn.one_hot(label, self.num_classes, dtype=self.dtype)
+    return LabelLayer(up.astype(self.dtype), down.astype(self.dtype), clamp)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False, label: jax.Array | None = None):
@@ -96,11 +103,16 @@ class CLmser(nn.Module):
     else:
       encoder, decoder = self._kernels("We", x.shape[-1]), self._kernels("Wd", x.shape[-1])
     top = self._label_layer(x, label) if self.num_classes else None
-    out = reflect(x, encoder, decoder, self.strides, ACTIVATIONS[self.activation],
-                  self.dpn, self.reflections, self._norm(train), self.fusion,
-                  self.unroll, top)
-    g = ACTIVATIONS[self.output_activation]
-    return g(out) if top is None else (g(out[0]), out[1])
+    out = reflect(x.astype(self.dtype), encoder, decoder, self.strides,
+                  ACTIVATIONS[self.activation], self.dpn, self.reflections, self._norm(train),
+                  self.fusion, self.unroll, top)
+    if top is None:
+      return self._output(out)
+    return self._output(out[0]), out[1].astype(jnp.float32)
+
+  def _output(self, u0):
+    """`g(U_0)` in float32, whatever the compute dtype."""
+    return ACTIVATIONS[self.output_activation](u0.astype(jnp.float32))
 
 
 class CNN(CLmser):
@@ -112,6 +124,8 @@ class CNN(CLmser):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False, label: jax.Array | None = None):
     del label  # a feed-forward classifier never sees the label
-    _, hs = bottom_up_pass(x, self._kernels("We", x.shape[-1]), self.strides, [],
-                           ACTIVATIONS[self.activation], False, self._norm(train))
-    return None, LabelLayer(self._label_matrix("Ve", x), None).bottom_up(hs[-1])
+    _, hs = bottom_up_pass(x.astype(self.dtype), self._kernels("We", x.shape[-1]),
+                           self.strides, [], ACTIVATIONS[self.activation], False,
+                           self._norm(train))
+    up = self._label_matrix("Ve", x).astype(self.dtype)
+    return None, LabelLayer(up, None).bottom_up(hs[-1]).astype(jnp.float32)

@@ -8,6 +8,8 @@ running variance from the *unbiased* batch variance `n / (n - 1) * var` (flax's
 `eps = 1e-5`. Parameters `scale`, `bias` (PyTorch `weight`, `bias`); batch statistics `mean`,
 `var` (`running_mean`, `running_var`). With the batch sharded over devices, `jit` computes the
 statistics of the global batch (synchronised BatchNorm); the official runs used one GPU.
+In a bfloat16 network (`CLmser.dtype`) statistics, averages and the normalisation stay float32,
+as in flax's `nn.BatchNorm`; only the output is cast back to the input's dtype.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class BatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    dtype, x = x.dtype, x.astype(jnp.float32)
     channels = x.shape[-1]
     scale = self.param("scale", nn.initializers.ones, (channels,))
     bias = self.param("bias", nn.initializers.zeros, (channels,))
@@ -37,7 +40,7 @@ class BatchNorm(nn.Module):
         running_var.value = (1 - MOMENTUM) * running_var.value + MOMENTUM * var * n / (n - 1)
     else:
       mean, var = running_mean.value, running_var.value
-    return (x - mean) * jax.lax.rsqrt(var + EPSILON) * scale + bias
+    return ((x - mean) * jax.lax.rsqrt(var + EPSILON) * scale + bias).astype(dtype)
 
 
 def batch_moments(x: jax.Array):

@@ -1,7 +1,7 @@
 """U-Net baseline of Table 4: CLmser's encoder, separate decoder kernels, and the paired
 signals *concatenated then convolved* (Sec. 4.1: "in U-Net, the bottom-up signal and top-down
 signal are concatenated first and then the neuron values are calculated via a convolution")
-instead of DPN's sum. One pass, no feedback."""
+instead of DPN's sum. One pass, no feedback. `dtype` is the compute dtype, as in `CLmser`."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -23,6 +23,7 @@ class UNet(nn.Module):
   kernel_size: int = 3
   activation: str = "relu"
   output_activation: str = "identity"
+  dtype: jax.typing.DTypeLike = jnp.float32  # compute dtype; parameters stay float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -33,11 +34,11 @@ class UNet(nn.Module):
     encoder = [self.param(f"We_{i + 1}", inits.he, s) for i, s in enumerate(shapes)]
     decoder = [self.param(f"Wd_{i + 1}", inits.he, s) for i, s in enumerate(shapes)]
     sizes = layer_sizes(x.shape[1:3], k, self.strides)
-    _, skips = bottom_up_pass(x, encoder, self.strides, [], f, dpn=False)
+    _, skips = bottom_up_pass(x.astype(self.dtype), encoder, self.strides, [], f, dpn=False)
     h = skips[-1]
     for i in reversed(range(1, len(encoder))):
       u = ops.top_down(h, decoder[i], self.strides[i], sizes[i])
       fuse = self.param(f"F_{i}", inits.he, (k, k, 2 * u.shape[-1], u.shape[-1]))
       h = f(ops.bottom_up(jnp.concatenate([u, skips[i - 1]], -1), fuse, 1))
     u0 = ops.top_down(h, decoder[0], self.strides[0], sizes[0])
-    return ACTIVATIONS[self.output_activation](u0)
+    return ACTIVATIONS[self.output_activation](u0.astype(jnp.float32))

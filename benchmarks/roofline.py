@@ -1,0 +1,107 @@
+"""FLOPs and bytes per image of the CLmser family, counted from the architecture, for the
+roofline of issue 7 (the achieved fraction of the FLOP and memory-bandwidth peaks).
+
+**Passes.** One reflection of CLmser is `2 d` convolution passes: `W_i H_{i-1}` bottom-up
+(Eq. 3-4) and `W_i^T H_i` top-down (Eq. 5) for each of the `d` layers. Two of them need not
+recur: `Y_1 = W_1 x` is the same in every reflection (the input is clamped), and only the last
+reflection's reconstruction `U_0 = W_1^T H_1` is used. The useful work at `r` reflections is
+then `2 + 2 (d - 1) r` passes, and that is what XLA keeps of an unrolled loop. (The `lax.scan`
+of `reflections.reflect` hoists `Y_1` out of the loop but computes `U_0` in every reflection,
+as part of its carry: one cheap pass, 3 output channels, per reflection.) The U-Net adds one
+stride-1 fusion convolution `2 c -> c` per decoder level.
+
+**FLOPs.** `W x` with a `k x k x c_in x c_out` kernel costs `2 c_in c_out` per pair (output
+pixel, kernel tap) whose tap reads a real input pixel: `2 k^2 c_in c_out H_out W_out` less the
+taps on the zero padding, which is how XLA's cost analysis counts (`tests/test_roofline.py`).
+`W^T y` multiplies the same pairs (it is the adjoint), so costs the same. A train step adds two
+passes of the same cost per pass (input gradient and kernel gradient), less the input
+gradient of every pass that reads the image (nothing needs it). Elementwise work (activations,
+sums, BatchNorm, the loss, the optimizer) is left out: a few FLOPs per value against
+`2 k^2 c_in` for a convolution.
+
+**Bytes.** The traffic of a schedule that fuses the elementwise work into the convolutions:
+each pass reads its input signal and writes its output signal once, in the compute dtype,
+and reads its float32 kernel once per batch. In a train step each gradient pass reads and
+writes as much again (input gradient: the output cotangent in, the input cotangent out;
+kernel gradient: input and output cotangent in), and Adam reads parameters, gradients and
+both moments and writes three of them back: `7 x 4` bytes per parameter per batch.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from clmser_jax.models.reflections import layer_sizes
+
+ADAM_BYTES_PER_PARAM = 7 * 4
+IMAGE_CHANNELS = 3  # RGB, the benchmarks' reconstruction task (no mask channel)
+KERNEL_BYTES = 4  # parameters stay float32 (`CLmser.dtype` is the compute dtype only)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+  """One convolution pass `W x` (or its adjoint `W^T y`): `x` of spatial `size_in` with
+  `c_in` channels, `y = W x` of spatial `size_out` with `c_out` channels."""
+  kernel_size: int
+  c_in: int
+  c_out: int
+  stride: int
+  size_in: tuple[int, int]
+  size_out: tuple[int, int]
+  reads_image: bool = False
+
+
+def passes(model, size: tuple[int, int]) -> list[Pass]:
+  """The convolution passes of one forward pass of `model` (a model config) on RGB images of
+  spatial `size`."""
+  k, channels = model.kernel_size, tuple(model.channels)
+  sizes = layer_sizes(size, k, model.strides)
+  layers = [Pass(k, ci, co, s, sizes[i], sizes[i + 1]) for i, (ci, co, s)
+            in enumerate(zip((IMAGE_CHANNELS, *channels[:-1]), channels, model.strides))]
+  fusions = [Pass(k, 2 * c, c, 1, sizes[i + 1], sizes[i + 1])
+             for i, c in enumerate(channels[:-1])] if model.name == "unet" else []
+  reflection = 2 * layers[1:] + fusions  # bottom-up and top-down of layers 2..d
+  return [dataclasses.replace(layers[0], reads_image=True), layers[0],
+          *reflection * model.reflections]
+
+
+def _taps(n: int, out: int, k: int, stride: int) -> int:
+  """(Output pixel, tap) pairs along one axis whose tap reads one of the `n` real pixels."""
+  p = (k - 1) // 2
+  return sum(0 <= stride * o + a - p < n for o in range(out) for a in range(k))
+
+
+def pass_flops(p: Pass) -> int:
+  """FLOPs of `W x` (or `W^T y`) on one image: 2 per multiply-add on real pixels."""
+  (h, w), (ho, wo) = p.size_in, p.size_out
+  k, s = p.kernel_size, p.stride
+  return 2 * p.c_in * p.c_out * _taps(h, ho, k, s) * _taps(w, wo, k, s)
+
+
+def _signal_elements(p: Pass) -> int:
+  return p.c_in * p.size_in[0] * p.size_in[1] + p.c_out * p.size_out[0] * p.size_out[1]
+
+
+def _kernel_elements(p: Pass) -> int:
+  return p.kernel_size ** 2 * p.c_in * p.c_out
+
+
+def _pass_count(p: Pass, train: bool) -> int:
+  """How often a forward pass's cost recurs: once, or three times in a train step (less the
+  input gradient of a pass that reads the image)."""
+  return (2 if p.reads_image else 3) if train else 1
+
+
+def flops_per_image(model, size, train: bool = False) -> int:
+  """FLOPs of the convolutions of one image's forward pass (or train step)."""
+  return sum(_pass_count(p, train) * pass_flops(p) for p in passes(model, size))
+
+
+def bytes_per_image(model, size, batch: int, dtype_bytes: int, train: bool = False,
+                    num_params: int = 0) -> float:
+  """Memory traffic per image of a forward pass (or of a train step updating `num_params`
+  parameters with Adam) at `batch` images; see the module docstring."""
+  total = ADAM_BYTES_PER_PARAM * num_params / batch if train else 0.0
+  for p in passes(model, size):
+    total += _pass_count(p, train) * (dtype_bytes * _signal_elements(p)
+                                      + KERNEL_BYTES * _kernel_elements(p) / batch)
+  return total

@@ -66,12 +66,21 @@ def train_losses(workdir: str) -> list[dict]:
   return [{"step": l["step"], "loss": l["loss"]} for l in lines if l["split"] == "train"]
 
 
+def smoothing_window(curves: dict[str, list[dict]], steps: int = 10) -> int:
+  """How many logged points span `steps` training steps. Each point is already the mean
+  loss since the previous one, so averaging a fixed number of points would lag by that many
+  logging intervals (10 points logged every 50 steps: 500 steps)."""
+  gaps = [b["step"] - a["step"] for points in curves.values() for a, b in zip(points, points[1:])]
+  return max(1, steps // min(gaps)) if gaps else 1
+
+
 def loss_figure(curves: dict[str, list[dict]], optimizer: str, activation: str, depth: int):
   """Fig. 6: training loss against steps, one curve per variant (`curves[variant]` from
-  `train_losses`), drawn by `plots.convergence` as one panel."""
+  `train_losses`), drawn by `plots.convergence` as one panel, smoothed over 10 steps."""
   rows = [{"optimizer": optimizer, "activation": activation, "depth": depth, "variant": v,
            **point} for v, points in curves.items() for point in points]
-  return plots.convergence(rows, optimizer, [activation], [depth], list(curves))
+  return plots.convergence(rows, optimizer, [activation], [depth], list(curves),
+                           window=smoothing_window(curves))
 
 
 def enlarge(images: np.ndarray, factor: int) -> np.ndarray:

@@ -143,7 +143,19 @@ def test_loss_figure_has_one_curve_per_variant(experiment):
   for variant, points in curves.items():
     losses = [p["loss"] for p in points]
     np.testing.assert_allclose(drawn[plots.LABELS[variant]].get_ydata(),
-                               plots.moving_average(losses, 10))
+                               plots.moving_average(losses, 10))  # logged every step
+  plots.plt.close("all")
+
+
+def test_loss_curves_are_smoothed_over_steps_not_points():
+  """Points logged every 50 steps are already 50-step means: drawn as they are."""
+  every_50 = {"clmser": [{"step": s, "loss": 1.0 / s} for s in range(50, 1001, 50)]}
+  assert results.smoothing_window(every_50) == 1
+  every_2 = {"clmser": [{"step": s, "loss": 1.0} for s in range(2, 41, 2)]}
+  assert results.smoothing_window(every_2) == 5
+  axes = results.loss_figure(every_50, "sgd", "relu", 5).axes[0]
+  np.testing.assert_allclose(axes.get_lines()[1].get_ydata(), [1.0 / s for s in
+                                                               range(50, 1001, 50)])
   plots.plt.close("all")
 
 

@@ -5,10 +5,10 @@ applies it as a strided convolution, `Y_i = W_i H_{i-1}` (Eq. 3-4); the decoder 
 exact adjoint, `U_{i-1} = W_i^T H_i` (Eq. 5), on the *same* array. Padding is PyTorch-style
 `(k - 1) // 2` on each side, and the top-down output is sized to the bottom-up input, so `W^T`
 is the adjoint of `W` for every stride and every (even or odd) size: `<W x, y> == <x, W^T y>`.
-`W^T` is computed phase by phase (`_top_down`): a strided transposed convolution is, per
-output phase, a stride-1 convolution of `y` with the taps that reach that phase, so no
-multiplication touches the zeros a dilated `lax.conv_transpose` inserts (1.5-2x faster on
-XLA:CPU, which also hands stride-1 convolutions to its faster library).
+On narrow layers `W^T` is computed phase by phase (`_top_down`): per output phase, a
+strided transposed convolution is a stride-1 convolution of `y` with the taps that reach that
+phase, which skips the zeros a dilated `lax.conv_transpose` inserts into `y` (XLA:CPU also
+hands such convolutions to a faster library).
 
 Both carry custom VJPs built from the pair itself and `weight_gradient` (a forward
 convolution, or per-tap matrix products when strided): XLA:CPU's autodiff of a strided
@@ -87,8 +87,9 @@ def _dilated_top_down(y, w, stride, size):
 
 
 def _phase_top_down(y, w, stride, size):
-  """`W^T y` as one stride-1 convolution that computes the `s x s` output phases as channels
-  (each phase sums only its own taps, no dilated zeros), then interleaves them."""
+  """`W^T y` as one stride-1 convolution of `y` whose output channels are the `s x s` output
+  phases, then interleaved. The kernel holds every phase's taps, zeros where a phase has none
+  (k = 3, s = 2: a 2 x 2 kernel for each of 4 phases, 16 taps of which 9 are non-zero)."""
   k, c = w.shape[0], w.shape[2]
   index, lo = _phase_taps(k, stride)
   length = index.shape[0]

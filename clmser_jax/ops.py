@@ -2,10 +2,13 @@
 
 A layer of CLmser owns one kernel `W_i` (HWIO, shape `(k, k, c_{i-1}, c_i)`). The encoder
 applies it as a strided convolution, `Y_i = W_i H_{i-1}` (Eq. 3-4); the decoder applies its
-exact adjoint, `U_{i-1} = W_i^T H_i` (Eq. 5), through `lax.conv_transpose(...,
-transpose_kernel=True)` on the *same* array. Padding is PyTorch-style `(k - 1) // 2` on each
-side, and the top-down output is sized to the bottom-up input, so `W^T` is the adjoint of `W`
-for every stride and every (even or odd) size: `<W x, y> == <x, W^T y>`.
+exact adjoint, `U_{i-1} = W_i^T H_i` (Eq. 5), on the *same* array. Padding is PyTorch-style
+`(k - 1) // 2` on each side, and the top-down output is sized to the bottom-up input, so `W^T`
+is the adjoint of `W` for every stride and every (even or odd) size: `<W x, y> == <x, W^T y>`.
+On narrow layers `W^T` is computed phase by phase (`_top_down`): per output phase, a
+strided transposed convolution is a stride-1 convolution of `y` with the taps that reach that
+phase, which skips the zeros a dilated `lax.conv_transpose` inserts into `y` (XLA:CPU also
+hands such convolutions to a faster library).
 
 Both carry custom VJPs built from the pair itself and `weight_gradient` (a forward
 convolution, or per-tap matrix products when strided): XLA:CPU's autodiff of a strided
@@ -24,9 +27,11 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
+MAX_PHASE_CHANNELS = 128  # `_top_down`'s choice, see there
 
 
 def conv_padding(kernel_size: int) -> int:
@@ -45,6 +50,25 @@ def _bottom_up(x, w, stride):
       x, w.astype(x.dtype), (stride, stride), ((p, p), (p, p)), dimension_numbers=_DIMS)
 
 
+def _phase_taps(kernel_size: int, stride: int):
+  """Which kernel tap feeds which output phase of `W^T` along one axis, and the padding.
+
+  `W^T y` at output row `j = s t + r` sums `y[t + e] W[a]` over the taps `a = (r + p) - s e`
+  in `[0, k)`. As one correlation of `y` (padded by `lo` rows in front) with a kernel of
+  `length` rows, tap `a` sits at row `e + lo` of phase `r`. Returns `(index, lo)`: `index`
+  (length, s) holds the tap at each row and phase, `k` where there is none (a zero tap).
+  """
+  p = conv_padding(kernel_size)
+  offsets = {(r, (r + p - a) // stride): a for r in range(stride) for a in range(kernel_size)
+             if (r + p - a) % stride == 0}
+  lo = max(-e for _, e in offsets)
+  length = lo + max(e for _, e in offsets) + 1
+  index = np.full((length, stride), kernel_size)
+  for (r, e), a in offsets.items():
+    index[e + lo, r] = a
+  return index, lo
+
+
 def _transpose_padding(size: int, out: int, kernel_size: int, stride: int):
   """Padding of the dilated `y` that makes `conv_transpose` the exact adjoint."""
   p = conv_padding(kernel_size)
@@ -54,11 +78,40 @@ def _transpose_padding(size: int, out: int, kernel_size: int, stride: int):
   return (lo, lo + extra)
 
 
-def _top_down(y, w, stride, size):
+def _dilated_top_down(y, w, stride, size):
+  """`W^T y` as XLA's transposed convolution (a convolution of the stride-dilated `y`)."""
   k = w.shape[0]
   pads = [_transpose_padding(n, o, k, stride) for n, o in zip(size, y.shape[1:3])]
   return lax.conv_transpose(
       y, w.astype(y.dtype), (stride, stride), pads, dimension_numbers=_DIMS, transpose_kernel=True)
+
+
+def _phase_top_down(y, w, stride, size):
+  """`W^T y` as one stride-1 convolution of `y` whose output channels are the `s x s` output
+  phases, then interleaved. The kernel holds every phase's taps, zeros where a phase has none
+  (k = 3, s = 2: a 2 x 2 kernel for each of 4 phases, 16 taps of which 9 are non-zero)."""
+  k, c = w.shape[0], w.shape[2]
+  index, lo = _phase_taps(k, stride)
+  length = index.shape[0]
+  w_pad = jnp.pad(jnp.swapaxes(w, 2, 3).astype(y.dtype), ((0, 1), (0, 1), (0, 0), (0, 0)))
+  kernel = w_pad[index[:, :, None, None], index[None, None]]  # (E, s, E, s, O, C)
+  kernel = kernel.transpose(0, 2, 4, 1, 3, 5).reshape(length, length, -1, stride * stride * c)
+  phases = [-(-n // stride) for n in size]  # output positions per phase
+  pads = [(lo, t + length - 1 - lo - m) for t, m in zip(phases, y.shape[1:3])]
+  u = lax.conv_general_dilated(y, kernel, (1, 1), pads, dimension_numbers=_DIMS)
+  u = u.reshape(y.shape[0], *phases, stride, stride, c).transpose(0, 1, 3, 2, 4, 5)
+  u = u.reshape(y.shape[0], phases[0] * stride, phases[1] * stride, c)
+  return u[:, :size[0], :size[1]]
+
+
+def _top_down(y, w, stride, size):
+  """`W^T y`, phase by phase where the phases have at most `MAX_PHASE_CHANNELS` channels
+  (`s^2 c` for a lower layer of `c` channels), else as XLA's transposed convolution. Measured
+  on XLA:CPU (official CelebA layers, batch 1-32): the phases are 1.5-2.4x faster with 64
+  channels, 1-2.4x with 128, and 0.5-1.0x with 256 or more."""
+  if stride == 1 or stride * stride * w.shape[2] > MAX_PHASE_CHANNELS:
+    return _dilated_top_down(y, w, stride, size)
+  return _phase_top_down(y, w, stride, size)
 
 
 def _strided_taps(x: jax.Array, out_size: Sequence[int], stride: int, kernel_size: int):

@@ -3,6 +3,7 @@ reference of the reflection scan (tests/test_reflections.py) and of its DSP labe
 (tests/test_dsp.py)."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def conv(x, w, s):
@@ -62,3 +63,14 @@ def equations_loop(x, enc, dec, strides, f, dpn, r, label_layer=None):
         H[i] = f(Y[i] + U[i]) if (dpn and U[i] is not None) else f(Y[i])
       label_bottom_up()
   return U[0] if label_layer is None else (U[0], Y[d + 1])
+
+
+def assert_matches(got, want, rtol=1e-6):
+  """`got` equals the loop's `want` up to float32 rounding: `|got - want| <= rtol |want|`
+  (Frobenius norms). `ops.top_down` and the loop's autodiff transpose sum the same products in
+  different orders, and rounding is relative to the terms' scale, not to each result: an
+  element that cancels to near zero keeps its terms' absolute error, so the check is on the
+  whole array. A wrong tap, pass or reflection is off by O(1)."""
+  got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+  assert np.linalg.norm(got - want) <= rtol * np.linalg.norm(want), (
+      np.linalg.norm(got - want) / np.linalg.norm(want))

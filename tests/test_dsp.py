@@ -17,7 +17,7 @@ from clmser_jax.faults import InputError
 from clmser_jax.models import VARIANTS, build_model
 from clmser_jax.models.reflections import LabelLayer, reflect
 from configs import mnist_dsp
-from equations import equations_loop, kernels
+from equations import assert_matches, equations_loop, kernels
 
 STRIDES, CHANNELS, K = (1, 2, 2), (4, 6, 8), 5
 TOP = 3 * 3 * 8  # flat H_3 of a 12 x 11 input: 12x11 -> 12x11 -> 6x6 -> 3x3, 8 channels
@@ -97,7 +97,7 @@ def test_reflections_with_label_layer_match_equations(dcw, dpn, r, clamp):
   got = reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, top=LabelLayer(up, down, onehot))
   want = equations_loop(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, (up, down, onehot))
   for a, b in zip(got, want):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert_matches(a, b)
 
 
 def test_clamped_label_reaches_the_reconstruction_not_the_logits():

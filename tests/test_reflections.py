@@ -8,7 +8,7 @@ import pytest
 from clmser_jax.models import CLmser
 from clmser_jax.models import reflections
 from clmser_jax.models.init import he, operator_norm
-from equations import conv, equations_loop, kernels
+from equations import assert_matches, conv, equations_loop, kernels
 
 STRIDES = (1, 2, 2)
 CHANNELS = (4, 6, 8)
@@ -24,7 +24,7 @@ def test_scan_matches_equations(r, dcw, dpn):
   dec = enc if dcw else kernels(1, CHANNELS)
   got = reflections.reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r)
   want = equations_loop(x, enc, dec, STRIDES, jax.nn.relu, dpn, r)
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+  assert_matches(got, want)
 
 
 def test_reflections_change_the_output_with_dpn():

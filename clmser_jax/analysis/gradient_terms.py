@@ -33,7 +33,8 @@ from clmser_jax import ops
 from clmser_jax.metrics import reconstruction_loss
 from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.clmser import CLmser
-from clmser_jax.models.reflections import bottom_up_pass, layer_sizes, top_down_pass
+from clmser_jax.models.reflections import (bottom_up_pass, layer_sizes, reconstruction,
+                                           top_down_pass)
 
 USES = ("encoder", "skip", "decoder", "feedback")
 Params = Mapping[str, jax.Array]
@@ -60,17 +61,17 @@ def untied_reflect(x: jax.Array, uses: Mapping[str, Params], model: CLmser) -> j
   def one_reflection(carry, _):
     ys, hs = bottom_up_pass(x, encoder, strides, carry[0], f, model.dpn)
     ys_skip = [ops.bottom_up(h, w, s) for h, w, s in zip([x, *hs[:-1]], skip, strides)]
-    us, u0 = top_down_pass(ys_skip, hs, decoder, strides, sizes, f, model.dpn)
+    us, h1 = top_down_pass(ys_skip, hs, decoder, strides, sizes, f, model.dpn)
     # Decoder neurons H_2..H_d as the top-down pass made them, to re-emit U_1..U_{d-1}.
     fused = [f(y + u) if model.dpn else f(u) for y, u in zip(ys_skip[1:], us[1:])]
     us_feedback = [ops.top_down(h, w, s, n) for h, w, s, n in
                    zip([*fused, hs[-1]], feedback[1:], strides[1:], sizes[1:])]
-    return (us_feedback, u0), None
+    return (us_feedback, h1), None
 
   u = [jnp.zeros((x.shape[0], *n, c), x.dtype) for n, c in zip(sizes[1:], model.channels[:-1])]
-  out = jnp.zeros(x.shape[:3] + (decoder[0].shape[2],), x.dtype)
-  (_, out), _ = jax.lax.scan(one_reflection, (u, out), length=model.reflections)
-  return ACTIVATIONS[model.output_activation](out)
+  h1 = jnp.zeros(x.shape[:3] + (model.channels[0],), x.dtype)
+  (_, h1), _ = jax.lax.scan(one_reflection, (u, h1), length=model.reflections)
+  return ACTIVATIONS[model.output_activation](reconstruction(h1, decoder, strides, sizes))
 
 
 def gradient_terms(model: CLmser, params: Params, x: jax.Array):

@@ -120,8 +120,8 @@ def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool,
 
   Starts from the top neuron `H_d` of the bottom-up pass, or, given `u_top` (`U_d` from a
   label layer above, DSP), from `H_d` paired with it like any other neuron (i = d..1).
-  Returns `(U_1..U_{d-1}[, U_d], U_0)`: the new top-down signals (after `norm`) and the
-  reconstruction before the output activation (never normalised).
+  Returns `(U_1..U_{d-1}[, U_d], H_1)`: the new top-down signals (after `norm`) and the
+  bottom decoder neuron, from which `reconstruction` finishes the pass.
   """
   def neuron(i, u):
     u = norm("U", i, u)
@@ -131,12 +131,16 @@ def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool,
   if u_top is not None:
     u, h = neuron(len(decoder), u_top)
     us.append(u)
-  for i in reversed(range(len(decoder))):
-    u = ops.top_down(h, decoder[i], strides[i], sizes[i])
-    if i == 0:
-      return us[::-1], u
-    u, h = neuron(i, u)
+  for i in reversed(range(1, len(decoder))):
+    u, h = neuron(i, ops.top_down(h, decoder[i], strides[i], sizes[i]))
     us.append(u)
+  return us[::-1], h
+
+
+def reconstruction(h1, decoder, strides, sizes):
+  """`U_0 = W_1^T H_1` (Eq. 5 at i = 0): the top-down signal to the input layer, before the
+  output activation (never normalised)."""
+  return ops.top_down(h1, decoder[0], strides[0], sizes[0])
 
 
 def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int,
@@ -146,7 +150,9 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
   `reflections - 1` further reflections (Eq. 4 then Eq. 5) as one `lax.scan`.
 
   Returns `U_0`, the top-down signal to the input layer after the last reflection; with a
-  label layer `top` (DSP), `(U_0, Y_{d+1})`: also the logits of the last bottom-up pass. A
+  label layer `top` (DSP), `(U_0, Y_{d+1})`: also the logits of the last bottom-up pass. The
+  loop carries `H_1`, not `U_0`: only the last reflection's `U_0 = W_1^T H_1` is read, so it
+  is computed once, after the loop. A
   `norm` that holds state (BatchNorm) and `fusion='post_mean'` are for one pass (config
   validation). `unroll` unrolls the scan (the same numbers; the benchmarks' reference for the
   loop).
@@ -167,5 +173,6 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
     state, _ = jax.lax.scan(
         lambda carry, t: (one_reflection(carry[0], t == reflections - 1), None), state,
         jnp.arange(1, reflections), unroll=unroll)
-  _, u0, logits = state
+  _, h1, logits = state
+  u0 = reconstruction(h1, decoder, strides, sizes)
   return u0 if top is None else (u0, logits)

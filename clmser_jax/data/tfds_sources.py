@@ -72,7 +72,11 @@ def _not_prepared(name: str, data_dir: str) -> str:
 
 
 def open_split(name: str, split: str, data_dir: str, decoders=None):
-  """The prepared split as a random-access sequence of example dicts; never downloads."""
+  """The prepared split as a random-access sequence of example dicts; never downloads.
+
+  tfds raises `FileNotFoundError` for a dataset that is not prepared and its own
+  `NotImplementedError` for one stored as TFRecord (no random access): both become one line
+  saying how to prepare it."""
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir or None, download=False,
                             decoders=decoders)

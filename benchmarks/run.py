@@ -13,7 +13,8 @@ machine, and the cost of the reflection loop. Not part of the test suite.
    memory; then the JAX figures against the roofline (`roofline.py`: FLOPs and bytes per
    image from the architecture, as fractions of `--peak_tflops` and `--peak_gbps`).
 3. The paper's CLmser at r reflections (no PyTorch peer, float32): r-scaling against r = 1,
-   the scan against an unrolled loop, compile time.
+   the scan against an unrolled loop and against the rematerialising scan (`model.remat`),
+   compile time, memory.
 `--quick` runs 96 x 96 only with fewer reflections and repeats (a few minutes on 2 cores).
 """
 from __future__ import annotations
@@ -53,16 +54,17 @@ class Plan:
   reflection_batch: dict
   unrolled: tuple[int, ...]
   repeats: int
+  remat: tuple[int, ...] = ()  # r of the rematerialising scan (`model.remat`)
   dtypes: tuple[str, ...] = ("float32",)  # compute dtypes of section 2 (`model.dtype`)
   peak_tflops: float = H200_TFLOPS  # the roofline's peaks
   peak_gbps: float = H200_GBPS
 
 
 QUICK = Plan(archs=("stl10",), train_batch={"stl10": 8}, large_batch=32, reflections=(1, 2, 4),
-             reflection_batch={"stl10": 8}, unrolled=(1, 2), repeats=3)
+             reflection_batch={"stl10": 8}, unrolled=(1, 2), repeats=3, remat=(2, 4))
 FULL = Plan(archs=("stl10", "celeba"), train_batch={"stl10": 8, "celeba": 8}, large_batch=32,
             reflections=(1, 2, 4, 8, 16), reflection_batch={"stl10": 8, "celeba": 2},
-            unrolled=(1, 2, 4), repeats=5)
+            unrolled=(1, 2, 4), repeats=5, remat=(2, 4, 8, 16))
 
 
 def images(batch: int, size: int, seed: int = 0) -> np.ndarray:
@@ -85,10 +87,10 @@ def official_pair(arch: str, dtype: str = "float32"):
   return build_model(config), variables, generator, config
 
 
-def paper_model(arch: str, reflections: int, unroll: bool = False):
+def paper_model(arch: str, reflections: int, loop: str = "scan"):
   config = model_config("clmser", arch)
-  config.reflections = reflections
-  model = build_model(config).clone(unroll=unroll)
+  config.update(reflections=reflections, remat=loop == "remat")
+  model = build_model(config).clone(unroll=loop == "unrolled")
   return model, model.init(jax.random.key(0), images(1, SIZES[arch]))
 
 
@@ -186,32 +188,32 @@ def roofline_cells(config, size: int, batch: int, dtype: str, train: bool, num_p
 # ------------------------------------------------------------------ 3. reflections (r-scaling)
 
 def reflection_scaling(arch: str, plan: Plan) -> list[str]:
-  """Paper CLmser at each r (scan) and, for `plan.unrolled`, unrolled: train step and
-  inference at `plan.reflection_batch`, against r = 1 and against the scan."""
+  """Paper CLmser at each r (scan) and, for `plan.unrolled` and `plan.remat`, unrolled and
+  rematerialising: train step and inference at `plan.reflection_batch`, against the scan at
+  r = 1 and against the scan at the same r."""
   size, batch = SIZES[arch], plan.reflection_batch[arch]
   x = images(batch, size)
-  variants = [(r, False) for r in plan.reflections] + [(r, True) for r in plan.unrolled]
+  variants = ([(r, "scan") for r in plan.reflections] + [(r, "unrolled") for r in plan.unrolled]
+              + [(r, "remat") for r in plan.remat])
   built = {}
-  for r, unroll in variants:
-    model, variables = paper_model(arch, r, unroll)
-    built[(r, unroll, "train")] = runners.jax_train(model, variables, x, PAPER_TASK,
-                                                    optax.adam(1e-3))
-    built[(r, unroll, "infer")] = runners.jax_infer(model, variables, x, PAPER_TASK)
+  for r, loop in variants:
+    model, variables = paper_model(arch, r, loop)
+    built[(r, loop, "train")] = runners.jax_train(model, variables, x, PAPER_TASK,
+                                                  optax.adam(1e-3))
+    built[(r, loop, "infer")] = runners.jax_infer(model, variables, x, PAPER_TASK)
   fns = {key: b[0] for key, b in built.items()}
   rss = {key: measure.first_call(fn) for key, fn in fns.items()}
   t = measure.interleaved_medians(fns, plan.repeats)
   rows = []
-  for r, unroll in variants:
+  for r, loop in variants:
     cells = []
     for kind in ("train", "infer"):
-      key, base = (r, unroll, kind), (1, False, kind)
-      scan = t[(r, False, kind)] / t[key] if unroll else None
-      cells.append(f"{1e3 * t[key]:.1f} ms | {t[key] / (r * t[base]):.2f} | "
-                   + (f"{scan:.2f}" if unroll else "-") + f" | {built[key][1]:.2f} s | "
-                   f"{built[key][1] / built[base][1]:.2f}")
-    rows.append(f"| {arch} {size}x{size} | {batch} | {r} | {'unrolled' if unroll else 'scan'} "
-                f"| {' | '.join(cells)} | {mib(built[(r, unroll, 'train')][2])} / "
-                f"{rss[(r, unroll, 'train')]:.0f} |")
+      key, base, scan = (r, loop, kind), (1, "scan", kind), (r, "scan", kind)
+      against_scan = f"{t[scan] / t[key]:.2f}" if loop != "scan" and scan in t else "-"
+      cells.append(f"{1e3 * t[key]:.1f} ms | {t[key] / (r * t[base]):.2f} | {against_scan} | "
+                   f"{built[key][1]:.2f} s | {built[key][1] / built[base][1]:.2f}")
+    rows.append(f"| {arch} {size}x{size} | {batch} | {r} | {loop} | {' | '.join(cells)} | "
+                f"{mib(built[(r, loop, 'train')][2])} / {rss[(r, loop, 'train')]:.0f} |")
     print(rows[-1], flush=True)
   return rows
 
@@ -276,8 +278,8 @@ def report(plan: Plan, command: str) -> str:
             "| network | measure | dtype | batch | GFLOP/image | MB/image | FLOP/byte | "
             "TFLOP/s | of peak | GB/s | of peak |", "|" + "---|" * 11, *roof]
   lines += ["", "## Paper CLmser: cost of r reflections (JAX only; no PyTorch peer)", "",
-            "| network | batch | r | loop | train step | / (r x r=1) | scan / unrolled | "
-            "compile | / r=1 | infer | / (r x r=1) | scan / unrolled | compile | / r=1 | "
+            "| network | batch | r | loop | train step | / (r x r=1) | scan / this | "
+            "compile | / r=1 | infer | / (r x r=1) | scan / this | compile | / r=1 | "
             "train XLA MiB / RSS rise |", "|" + "---|" * 15]
   for arch in plan.archs:
     lines += reflection_scaling(arch, plan)

@@ -67,7 +67,7 @@ def model_config(name: str = "clmser", architecture: str = "stl10",
       depth=len(arch["channels"]), channels=arch["channels"], strides=arch["strides"],
       kernel_size=3, activation="relu", output_activation="identity",
       kernel_init="auto", contraction_gain=0.9, norm="none", fusion="sum", num_classes=0,
-      dtype="float32"))
+      dtype="float32", remat=False))
   if official:
     config.update(OFFICIAL)
   return config
@@ -126,10 +126,11 @@ def _validate_model(config):
     _fail("model.reflections", m.reflections,
           "1 when model.dpn=False (without paired neurons nothing feeds back, so every "
           "reflection repeats the first)")
-  if m.name in FEED_FORWARD and (m.dcw or m.dpn or m.reflections != 1):
-    raise ConfigError(f"config.model.name={m.name!r} needs model.dcw=False, model.dpn=False "
-                      "and model.reflections=1 (U-Net and the CNN have separate kernels and "
-                      f"one pass); got dcw={m.dcw}, dpn={m.dpn}, reflections={m.reflections}")
+  if m.name in FEED_FORWARD and (m.dcw or m.dpn or m.reflections != 1 or m.remat):
+    raise ConfigError(f"config.model.name={m.name!r} needs model.dcw=False, model.dpn=False, "
+                      "model.reflections=1 and model.remat=False (U-Net and the CNN have "
+                      f"separate kernels and one pass); got dcw={m.dcw}, dpn={m.dpn}, "
+                      f"reflections={m.reflections}, remat={m.remat}")
   if m.kernel_init not in KERNEL_INITS:
     _fail("model.kernel_init", m.kernel_init, f"one of {KERNEL_INITS}")
   if not 0 < m.contraction_gain < 1:

@@ -1,5 +1,7 @@
 """Smoke test of the benchmark suite (`benchmarks/run.py`): one tiny configuration runs and
 yields a table row. The measurements themselves are not tests."""
+import dataclasses
+
 import jax
 import pytest
 
@@ -45,3 +47,16 @@ def test_command_line_selects_dtypes_and_peaks():
   assert (plan.dtypes, plan.large_batch, plan.peak_tflops, plan.peak_gbps) == (
       ("float32", "bfloat16"), 256, 1.0, 2.0)
   assert run.plan_from_args(run.parse_args([])) == run.FULL
+
+
+def test_reflection_scaling_yields_a_row_per_loop(monkeypatch):
+  monkeypatch.setattr(runners, "COMPILES", 1)
+  monkeypatch.setitem(run.SIZES, "stl10", 32)
+  plan = dataclasses.replace(TINY, reflections=(1, 2), unrolled=(2,), remat=(2,))
+  rows = run.reflection_scaling("stl10", plan)
+  cells = [row.split(" | ") for row in rows]
+  assert [(c[2], c[3]) for c in cells] == [("1", "scan"), ("2", "scan"), ("2", "unrolled"),
+                                           ("2", "remat")]
+  # "scan / this": only the other loops are set against the scan at the same r.
+  assert [c[6] for c in cells[:2]] == ["-", "-"]
+  assert all(float(c[6]) > 0 for c in cells[2:])

@@ -108,11 +108,13 @@ def test_unet_has_no_official_network():
     model_config("unet", official=True)
 
 
-def test_unet_rejects_dualities():
+@pytest.mark.parametrize("field", ["dcw", "remat"])
+def test_unet_rejects_dualities_and_remat(field):
   config = get_config("unet")
-  config.model.dcw = True
-  with pytest.raises(ConfigError, match="unet"):
+  config.model[field] = True
+  with pytest.raises(ConfigError, match=rf"'unet' needs .*model\.{field}=False.*{field}=True"):
     validate(config)
+
 
 
 def test_unknown_variant():

@@ -87,14 +87,16 @@ def test_dcw_uses_one_label_matrix_both_ways():
 @pytest.mark.parametrize("dcw,dpn,r", [(True, True, 1), (True, True, 3), (False, True, 2),
                                        (True, False, 1), (False, False, 1)])
 @pytest.mark.parametrize("clamp", [False, True])
-def test_reflections_with_label_layer_match_equations(dcw, dpn, r, clamp):
+@pytest.mark.parametrize("remat", [False, True])
+def test_reflections_with_label_layer_match_equations(dcw, dpn, r, clamp, remat):
   x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
   enc = kernels(0, CHANNELS)
   dec = enc if dcw else kernels(1, CHANNELS)
   up = _matrix(2)
   down = up if dcw else _matrix(3)
   onehot = jax.nn.one_hot(jnp.array([1, 3]), K) if clamp else None
-  got = reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, top=LabelLayer(up, down, onehot))
+  got = reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, top=LabelLayer(up, down, onehot),
+                remat=remat)
   want = equations_loop(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, (up, down, onehot))
   for a, b in zip(got, want):
     assert_matches(a, b)

@@ -1,5 +1,7 @@
 """Perception by reflections: the scan against a plain loop written from Eq. 3-5, and the
 stability of the default (contractive) initialisation."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,13 +20,46 @@ CHANNELS = (4, 6, 8)
 @pytest.mark.parametrize("dcw,dpn,r", [(True, True, 1), (True, True, 2), (True, True, 3),
                                        (False, True, 1), (False, True, 2), (False, True, 3),
                                        (True, False, 1), (False, False, 1)])
-def test_scan_matches_equations(r, dcw, dpn):
+@pytest.mark.parametrize("remat", [False, True])
+def test_scan_matches_equations(r, dcw, dpn, remat):
   x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
   enc = kernels(0, CHANNELS)
   dec = enc if dcw else kernels(1, CHANNELS)
-  got = reflections.reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r)
+  got = reflections.reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, remat=remat)
   want = equations_loop(x, enc, dec, STRIDES, jax.nn.relu, dpn, r)
   assert_matches(got, want)
+
+
+def _reconstruction_loss(reflect_fn, x, r):
+  """`sum(U_0^2)` of `reflect_fn(x, enc, dec, strides, f, dpn, r)` with DCW, as a function
+  of the kernels."""
+  return lambda enc: jnp.sum(reflect_fn(x, enc, enc, STRIDES, jax.nn.relu, True, r) ** 2)
+
+
+@pytest.mark.parametrize("remat", [False, True])
+def test_gradients_through_the_scan_match_the_equations(remat):
+  """The custom VJPs through the scan, with and without rematerialisation, against autodiff
+  of the equations written out."""
+  x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
+  enc = kernels(0, CHANNELS)
+  reflect = functools.partial(reflections.reflect, remat=remat)
+  got = jax.grad(_reconstruction_loss(reflect, x, 3))(enc)
+  want = jax.grad(_reconstruction_loss(equations_loop, x, 3))(enc)
+  for a, b in zip(got, want):
+    assert_matches(a, b)
+
+
+def test_remat_keeps_less_for_the_backward_pass():
+  """XLA's own account of the gradient's temporaries at r = 32: with `remat` each reflection
+  keeps only its carry (measured 0.58x of what the plain scan keeps)."""
+  x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
+  enc = kernels(0, CHANNELS)
+  temp = {}
+  for remat in (False, True):
+    reflect = functools.partial(reflections.reflect, remat=remat)
+    grad = jax.jit(jax.grad(_reconstruction_loss(reflect, x, 32)))
+    temp[remat] = grad.lower(enc).compile().memory_analysis().temp_size_in_bytes
+  assert temp[True] < 0.7 * temp[False], temp
 
 
 def test_reflections_change_the_output_with_dpn():

@@ -24,4 +24,5 @@ def build_model(model_config):
   return make(dcw=model_config.dcw, dpn=model_config.dpn, reflections=model_config.reflections,
               kernel_init=model_config.kernel_init,
               contraction_gain=model_config.contraction_gain, norm=model_config.norm,
-              fusion=model_config.fusion, num_classes=model_config.num_classes, **common)
+              fusion=model_config.fusion, num_classes=model_config.num_classes,
+              remat=model_config.remat, **common)

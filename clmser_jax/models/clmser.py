@@ -60,6 +60,7 @@ class CLmser(nn.Module):
   norm: str = "none"  # 'none' | 'batch'
   fusion: str = "sum"  # 'sum' | 'post_mean', see `reflections.decoder_neuron`
   unroll: bool = False  # unroll the reflection loop (`reflect`); benchmarks only
+  remat: bool = False  # recompute each reflection in the backward pass (`reflect`)
   num_classes: int = 0  # > 0: the label layer of DSP (Table 7)
   dtype: jax.typing.DTypeLike = jnp.float32  # compute dtype; parameters stay float32
 
@@ -105,7 +106,7 @@ class CLmser(nn.Module):
     top = self._label_layer(x, label) if self.num_classes else None
     out = reflect(x.astype(self.dtype), encoder, decoder, self.strides,
                   ACTIVATIONS[self.activation], self.dpn, self.reflections, self._norm(train),
-                  self.fusion, self.unroll, top)
+                  self.fusion, self.unroll, top, self.remat)
     if top is None:
       return self._output(out)
     return self._output(out[0]), out[1].astype(jnp.float32)

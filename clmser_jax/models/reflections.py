@@ -145,7 +145,7 @@ def reconstruction(h1, decoder, strides, sizes):
 
 def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int,
             norm: Norm = no_norm, fusion: str = "sum", unroll: bool = False,
-            top: LabelLayer | None = None):
+            top: LabelLayer | None = None, remat: bool = False):
   """Eq. 3-5: the first bottom-up pass (Eq. 3, `U = 0`) and top-down pass, then
   `reflections - 1` further reflections (Eq. 4 then Eq. 5) as one `lax.scan`.
 
@@ -156,6 +156,11 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
   `norm` that holds state (BatchNorm) and `fusion='post_mean'` are for one pass (config
   validation). `unroll` unrolls the scan (the same numbers; the benchmarks' reference for the
   loop).
+
+  `remat` (r > 1) trades time for memory in training: all r reflections run in the scan, from
+  `U = 0` (`f(Y_i + 0) = f(Y_i)`, the same numbers), and each keeps only its carry for the
+  backward pass, which recomputes the reflection's activations (`jax.checkpoint`). The train
+  step's memory then hardly grows with r.
   """
   sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
 
@@ -168,11 +173,18 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
     return (*top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion, u_top),
             logits)
 
-  state = one_reflection([], reflections == 1)
-  if reflections > 1:
-    state, _ = jax.lax.scan(
-        lambda carry, t: (one_reflection(carry[0], t == reflections - 1), None), state,
-        jnp.arange(1, reflections), unroll=unroll)
+  def body(carry, t):
+    return one_reflection(carry[0], t == reflections - 1), None
+
+  if remat and reflections > 1:
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
+                         jax.eval_shape(one_reflection, [], False))
+    state, _ = jax.lax.scan(jax.checkpoint(body, prevent_cse=False), zeros,
+                            jnp.arange(reflections), unroll=unroll)
+  else:
+    state = one_reflection([], reflections == 1)
+    if reflections > 1:
+      state, _ = jax.lax.scan(body, state, jnp.arange(1, reflections), unroll=unroll)
   _, h1, logits = state
   u0 = reconstruction(h1, decoder, strides, sizes)
   return u0 if top is None else (u0, logits)

@@ -160,7 +160,7 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
   `remat` (r > 1) trades time for memory in training: all r reflections run in the scan, from
   `U = 0` (`f(Y_i + 0) = f(Y_i)`, the same numbers), and each keeps only its carry for the
   backward pass, which recomputes the reflection's activations (`jax.checkpoint`). The train
-  step's memory then hardly grows with r.
+  step's memory then grows by one carry per reflection, not by all its activations.
   """
   sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
 

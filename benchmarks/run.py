@@ -15,6 +15,8 @@ machine, and the cost of the reflection loop. Not part of the test suite.
 3. The paper's CLmser at r reflections (no PyTorch peer, float32): r-scaling against r = 1,
    the scan against an unrolled loop and against the rematerialising scan (`model.remat`),
    compile time, memory.
+4. On the CPU: `xla_cpu.jit` (the trainer's compiler options) against `jax.jit` with XLA's
+   defaults, both JAX, interleaved: the official network's units and the paper CLmser at r = 1.
 `--quick` runs 96 x 96 only with fewer reflections and repeats (a few minutes on 2 cores).
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 import optax
 
 from benchmarks import measure, roofline, runners
-from clmser_jax import convert_official, tasks
+from clmser_jax import convert_official, tasks, xla_cpu
 from clmser_jax.config import DTYPES, model_config, task_config
 from clmser_jax.models import build_model
 
@@ -218,6 +220,40 @@ def reflection_scaling(arch: str, plan: Plan) -> list[str]:
   return rows
 
 
+def compiler_options(arch: str, plan: Plan) -> list[str]:
+  """`xla_cpu.jit` against `jax.jit` with XLA's defaults, in one process: the official
+  network's three units and the paper CLmser's train step and inference at r = 1."""
+  size = SIZES[arch]
+  official, official_vars, _, _ = official_pair(arch)
+  paper, paper_vars = paper_model(arch, 1)
+  units = {
+      ("official", "train", plan.train_batch[arch]): lambda jit, b: runners.jax_train(
+          official, official_vars, images(b, size), OFFICIAL_TASK, optax.amsgrad(1e-3), jit),
+      ("official", "infer", 1): lambda jit, b: runners.jax_infer(
+          official, official_vars, images(b, size), OFFICIAL_TASK, jit),
+      ("official", "infer", plan.large_batch): lambda jit, b: runners.jax_infer(
+          official, official_vars, images(b, size), OFFICIAL_TASK, jit),
+      ("paper r=1", "train", plan.reflection_batch[arch]): lambda jit, b: runners.jax_train(
+          paper, paper_vars, images(b, size), PAPER_TASK, optax.adam(1e-3), jit),
+      ("paper r=1", "infer", plan.reflection_batch[arch]): lambda jit, b: runners.jax_infer(
+          paper, paper_vars, images(b, size), PAPER_TASK, jit),
+  }
+  jits = {"defaults": jax.jit, "xla_cpu": xla_cpu.jit}
+  built = {(unit, name): build(jit, unit[2]) for unit, build in units.items()
+           for name, jit in jits.items()}
+  t = measure.interleaved_medians({key: b[0] for key, b in built.items()}, plan.repeats)
+  rows = []
+  for unit in units:
+    (_, default_compile, _), (_, options_compile, _) = (built[(unit, n)] for n in jits)
+    default_s, options_s = t[(unit, "defaults")], t[(unit, "xla_cpu")]
+    rows.append(f"| {arch} {size}x{size} | {unit[0]} | {unit[1]} | {unit[2]} | "
+                f"{1e3 * default_s:.1f} ms | {1e3 * options_s:.1f} ms | "
+                f"**{default_s / options_s:.2f}x** | {default_compile:.2f} s | "
+                f"{options_compile:.2f} s |")
+    print(rows[-1], flush=True)
+  return rows
+
+
 # ----------------------------------------------------------------------------------- report
 
 def machine() -> list[str]:
@@ -283,6 +319,13 @@ def report(plan: Plan, command: str) -> str:
             "train XLA MiB / RSS rise |", "|" + "---|" * 15]
   for arch in plan.archs:
     lines += reflection_scaling(arch, plan)
+  if xla_cpu.compiler_options() is not None:
+    lines += ["", "## XLA:CPU options: `xla_cpu.jit` against XLA's defaults (JAX only, "
+              "interleaved)", "", f"`xla_cpu.CPU_OPTIONS` = `{xla_cpu.CPU_OPTIONS}`", "",
+              "| network | model | unit | batch | defaults | xla_cpu.jit | speed-up | "
+              "compile defaults | compile xla_cpu.jit |", "|" + "---|" * 9]
+    for arch in plan.archs:
+      lines += compiler_options(arch, plan)
   lines += ["", f"- load average at end: {measure.load_average()}"]
   return "\n".join(lines) + "\n"
 

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from benchmarks import measure
-from clmser_jax import ops, tasks, train
+from clmser_jax import ops, tasks, train, xla_cpu
 
 COMPILES = 3  # compile time: the median of this many compilations
 
@@ -32,14 +32,15 @@ def compile_timed(lower: Callable[[], jax.stages.Lowered]):
   return runs[-1][0], statistics.median(t for _, t in runs)
 
 
-def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTransformation):
-  """`(step, compile_s, xla_mib)`: `train.train_step` jitted with the state donated, as the
-  trainer runs it."""
+def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTransformation,
+              jit=xla_cpu.jit):
+  """`(step, compile_s, xla_mib)`: `train.train_step` jitted (by `jit`) with the state donated,
+  as the trainer runs it."""
   state = train.state_from_variables(model, tx, jax.tree.map(jnp.copy, variables))
   batch = {"image": jnp.asarray(images)}
   step_fn = functools.partial(train.train_step, task=task)
   compiled, compile_s = compile_timed(
-      lambda: jax.jit(step_fn, donate_argnums=0).lower(state, batch))
+      lambda: jit(step_fn, donate_argnums=0).lower(state, batch))
   cell = [state]
 
   def step():
@@ -49,10 +50,10 @@ def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTran
   return step, compile_s, measure.xla_memory_mib(compiled)
 
 
-def jax_infer(model, variables, images: np.ndarray, task):
-  """`(run, compile_s, xla_mib)`: one forward pass in evaluation mode."""
+def jax_infer(model, variables, images: np.ndarray, task, jit=xla_cpu.jit):
+  """`(run, compile_s, xla_mib)`: one forward pass in evaluation mode, jitted by `jit`."""
   x = jnp.asarray(tasks.model_input({"image": images}, task))
-  compiled, compile_s = compile_timed(lambda: jax.jit(model.apply).lower(variables, x))
+  compiled, compile_s = compile_timed(lambda: jit(model.apply).lower(variables, x))
   run = lambda: jax.block_until_ready(compiled(variables, x))
   return run, compile_s, measure.xla_memory_mib(compiled)
 

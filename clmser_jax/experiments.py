@@ -30,7 +30,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from clmser_jax import faults, fid, results, sweep, tasks, timing, train
+from clmser_jax import faults, fid, results, sweep, tasks, timing, train, xla_cpu
 from clmser_jax.analysis import plots
 from clmser_jax.config import ConfigError
 from clmser_jax.data import load_dataset
@@ -74,7 +74,7 @@ class FIDScorer:
 def eval_predictions(state, config, dataset):
   """`(batch, prediction)` for every evaluation batch; predictions clipped to [0, 1], as
   `metrics.image_metrics` scores them (and as FID needs them); None for the CNN."""
-  eval_fn = jax.jit(functools.partial(train.eval_step, task=config.task))
+  eval_fn = xla_cpu.jit(functools.partial(train.eval_step, task=config.task))
   for batch in tasks.eval_batches(dataset, train.eval_mask_bank(config), config.batch_size):
     predicted = eval_fn(state, batch)[0]
     yield batch, None if predicted is None else np.clip(np.asarray(predicted), 0.0, 1.0)

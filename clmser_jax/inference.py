@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from clmser_jax import checkpoint, tasks, train
+from clmser_jax import checkpoint, tasks, train, xla_cpu
 from clmser_jax.config import validate
 from clmser_jax.faults import InputError
 from clmser_jax.models import build_model
@@ -123,7 +123,7 @@ def image_predictor(run: Run, task_name: str) -> Callable[..., np.ndarray]:
   task = inference_task(run.config.task, task_name)
   stride = math.prod(run.config.model.strides)
   # Only the prediction is returned, so XLA drops eval_step's metrics.
-  step = jax.jit(lambda state, batch: train.eval_step(state, batch, task)[0])
+  step = xla_cpu.jit(lambda state, batch: train.eval_step(state, batch, task)[0])
 
   def predict(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     if task.name == "inpaint" and mask is None:

@@ -7,6 +7,8 @@ import time
 import jax
 import numpy as np
 
+from clmser_jax import xla_cpu
+
 
 def per_frame_ms(apply_fn, variables, images: np.ndarray, batch_size: int,
                  repeats: int = 5) -> dict[str, float]:
@@ -16,7 +18,7 @@ def per_frame_ms(apply_fn, variables, images: np.ndarray, batch_size: int,
   device (`block_until_ready`) before the clock stops. Returns the median and the spread of
   the per-repeat averages, as the paper averages over its test set and 5 repeats.
   """
-  fn = jax.jit(apply_fn)
+  fn = xla_cpu.jit(apply_fn)
   batches = [jax.device_put(images[i:i + batch_size])
              for i in range(0, len(images) - batch_size + 1, batch_size)]
   if not batches:

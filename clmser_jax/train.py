@@ -17,7 +17,7 @@ import optax
 from absl import logging
 from flax.training import train_state
 
-from clmser_jax import checkpoint, faults, parallel, tasks, writers
+from clmser_jax import checkpoint, faults, parallel, tasks, writers, xla_cpu
 from clmser_jax.config import validate
 from clmser_jax.data import load_dataset
 from clmser_jax.models import build_model
@@ -159,10 +159,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   logging.info("data parallel over %d devices in %d process(es); this process builds rows "
                "%d:%d of each batch of %d", jax.device_count(), jax.process_count(),
                rows.start, rows.stop, config.batch_size)
-  step_fn = jax.jit(functools.partial(train_step, task=task),
-                    in_shardings=(repl, parallel.data_sharding(mesh)),
-                    out_shardings=(repl, repl), donate_argnums=0)
-  eval_fn = jax.jit(functools.partial(eval_step, task=task))
+  step_fn = xla_cpu.jit(functools.partial(train_step, task=task),
+                        in_shardings=(repl, parallel.data_sharding(mesh)),
+                        out_shardings=(repl, repl), donate_argnums=0)
+  eval_fn = xla_cpu.jit(functools.partial(eval_step, task=task))
   writer = writers.MetricWriter(workdir, start_step)
   pending, unlogged, t0 = [], [], time.perf_counter()
   with faults.Preemption(mngr) as preemption, checkpoint.finishing(mngr):

@@ -60,3 +60,14 @@ def test_reflection_scaling_yields_a_row_per_loop(monkeypatch):
   # "scan / this": only the other loops are set against the scan at the same r.
   assert [c[6] for c in cells[:2]] == ["-", "-"]
   assert all(float(c[6]) > 0 for c in cells[2:])
+
+
+def test_compiler_options_yield_a_row_per_unit(monkeypatch):
+  monkeypatch.setattr(runners, "COMPILES", 1)
+  monkeypatch.setitem(run.SIZES, "stl10", 32)
+  rows = run.compiler_options("stl10", TINY)
+  cells = [row.split(" | ") for row in rows]
+  assert [(c[1], c[2], c[3]) for c in cells] == [
+      ("official", "train", "1"), ("official", "infer", "1"), ("official", "infer", "2"),
+      ("paper r=1", "train", "1"), ("paper r=1", "infer", "1")]
+  assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)

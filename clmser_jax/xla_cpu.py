@@ -10,7 +10,7 @@ there, but the same in separate processes. Matrix products (the kernel gradients
 
 The option is one of XLA's experimental ones and may change name between jaxlib releases:
 `compiler_options` checks once that this jaxlib accepts it and otherwise logs a warning and
-compiles with XLA's defaults (the same numbers, only slower).
+compiles with XLA's defaults (the same numbers up to rounding, only slower).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
 def _accepted(options: tuple[tuple[str, str], ...]) -> bool:
   try:
     jax.jit(jnp.negative).lower(jnp.zeros(2)).compile(compiler_options=dict(options))
-  except Exception as error:  # jaxlib raises its own error type, not a subclass of ValueError
+  except jax.errors.JaxRuntimeError as error:  # INVALID_ARGUMENT: no such option or value
     logging.warning("XLA:CPU rejects %s (%s); compiling with its defaults", dict(options),
                     str(error).splitlines()[0])
     return False

@@ -30,7 +30,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from clmser_jax import faults, fid, results, sweep, tasks, timing, train, xla_cpu
+from clmser_jax import faults, fid, host_memory, results, sweep, tasks, timing, train, xla_cpu
 from clmser_jax.analysis import plots
 from clmser_jax.config import ConfigError
 from clmser_jax.data import load_dataset
@@ -210,6 +210,7 @@ def main(argv):
   del argv
   args = flags.FLAGS
   table = args.table or default_table(config_flags.get_config_filename(args["config"]))
+  host_memory.from_flags()
   try:
     print(run_experiment(args.config, args.variants, args.workdir, table, args.optimizers,
                          args.sweep, args.fid_weights, args.timing_batch, args.samples))

@@ -9,7 +9,7 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from clmser_jax import image_files, inference, masks
+from clmser_jax import host_memory, image_files, inference, masks
 from clmser_jax.config import ConfigError
 from clmser_jax.faults import InputError
 
@@ -105,6 +105,7 @@ def main(task_name: str) -> None:
     del argv
     if not flags.FLAGS["verbosity"].present:  # orbax logs every restore at INFO
       logging.set_verbosity(logging.WARNING)
+    host_memory.from_flags()
     try:
       run(task_name, {name: holder.value for name, holder in definitions.items()})
     except ConfigError as error:

@@ -10,7 +10,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from clmser_jax import faults, parallel, train
+from clmser_jax import faults, host_memory, parallel, train
 from clmser_jax.config import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -37,6 +37,7 @@ def main(argv):
                                            os.environ)
     if options is not None:
       jax.distributed.initialize(**options, heartbeat_timeout_seconds=_HEARTBEAT.value)
+    host_memory.from_flags()
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except ConfigError as error:
     sys.exit(f"clmser_jax: config error: {error}")

@@ -71,3 +71,15 @@ def test_compiler_options_yield_a_row_per_unit(monkeypatch):
       ("official", "train", "1"), ("official", "infer", "1"), ("official", "infer", "2"),
       ("paper r=1", "train", "1"), ("paper r=1", "infer", "1")]
   assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
+
+
+def test_host_memory_table_takes_medians_over_processes():
+  from benchmarks import host_memory
+  units = [f"{f} {u} {b}" for u, b in host_memory.UNITS for f in ("jax", "torch")]
+  # Seconds per process: off, JAX 2/4/6 and PyTorch twice that; on, both halved.
+  off = [{k: (1 + k.startswith("torch")) * s for k in units} for s in (1.0, 2.0, 3.0)]
+  on = [{k: v / 2 for k, v in r.items()} for r in off]
+  rows = host_memory.table({False: off, True: on})
+  assert len(rows) == 2 + 3 * len(host_memory.UNITS)
+  assert rows[2] == "| train | 8 | jax | 2000.0 ms | 1000.0 ms | 2.00x |"
+  assert rows[-1] == "| infer | 32 | JAX speed-up over PyTorch | 2.00x | 2.00x | |"

@@ -16,12 +16,15 @@ machine, and the cost of the reflection loop. Not part of the test suite.
    the scan against an unrolled loop and against the rematerialising scan (`model.remat`),
    compile time, memory.
 4. On the CPU: `xla_cpu.jit` (the trainer's compiler options) against `jax.jit` with XLA's
-   defaults, both JAX, interleaved: the official network's units and the paper CLmser at r = 1.
+   defaults, both JAX, interleaved: the official network's units and the paper CLmser at r = 1;
+   and the train steps with the native kernel gradient (`native.kernel_gradient`) against
+   XLA's products.
 `--quick` runs 96 x 96 only with fewer reflections and repeats (a few minutes on 2 cores).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -38,6 +41,7 @@ from benchmarks import measure, roofline, runners
 from clmser_jax import convert_official, tasks, xla_cpu
 from clmser_jax.config import DTYPES, model_config, task_config
 from clmser_jax.models import build_model
+from clmser_jax.native import kernel_gradient
 
 SIZES = {"stl10": 96, "celeba": 256}  # Table 2: STL10 d = 5, CelebA d = 7
 OFFICIAL_TASK = task_config("reconstruct", pixel_range="symmetric")  # their [-1, 1] input
@@ -220,9 +224,9 @@ def reflection_scaling(arch: str, plan: Plan) -> list[str]:
   return rows
 
 
-def compiler_options(arch: str, plan: Plan) -> list[str]:
-  """`xla_cpu.jit` against `jax.jit` with XLA's defaults, in one process: the official
-  network's three units and the paper CLmser's train step and inference at r = 1."""
+def _units(arch: str, plan: Plan, train_only: bool = False):
+  """Builders `(jit, batch) -> runners' (fn, compile_s, mib)` of the official network's three
+  units and the paper CLmser's train step and inference at r = 1, keyed (model, unit, batch)."""
   size = SIZES[arch]
   official, official_vars, _, _ = official_pair(arch)
   paper, paper_vars = paper_model(arch, 1)
@@ -238,20 +242,42 @@ def compiler_options(arch: str, plan: Plan) -> list[str]:
       ("paper r=1", "infer", plan.reflection_batch[arch]): lambda jit, b: runners.jax_infer(
           paper, paper_vars, images(b, size), PAPER_TASK, jit),
   }
-  jits = {"defaults": jax.jit, "xla_cpu": xla_cpu.jit}
-  built = {(unit, name): build(jit, unit[2]) for unit, build in units.items()
-           for name, jit in jits.items()}
+  return {unit: fn for unit, fn in units.items() if unit[1] == "train" or not train_only}
+
+
+def side_by_side(arch: str, plan: Plan, units, variants) -> list[str]:
+  """Rows of `units` (`_units`) built two ways, `variants` = {name: (jit, context)} with the
+  baseline first, timed interleaved in this process: both times, the speed-up of the second,
+  both compile times."""
+  built = {}
+  for unit, build in units.items():
+    for name, (jit, context) in variants.items():
+      with context():
+        built[(unit, name)] = build(jit, unit[2])
   t = measure.interleaved_medians({key: b[0] for key, b in built.items()}, plan.repeats)
   rows = []
   for unit in units:
-    (_, default_compile, _), (_, options_compile, _) = (built[(unit, n)] for n in jits)
-    default_s, options_s = t[(unit, "defaults")], t[(unit, "xla_cpu")]
-    rows.append(f"| {arch} {size}x{size} | {unit[0]} | {unit[1]} | {unit[2]} | "
-                f"{1e3 * default_s:.1f} ms | {1e3 * options_s:.1f} ms | "
-                f"**{default_s / options_s:.2f}x** | {default_compile:.2f} s | "
-                f"{options_compile:.2f} s |")
+    base_s, new_s = (t[(unit, name)] for name in variants)
+    base_c, new_c = (built[(unit, name)][1] for name in variants)
+    rows.append(f"| {arch} {SIZES[arch]}x{SIZES[arch]} | {unit[0]} | {unit[1]} | {unit[2]} | "
+                f"{1e3 * base_s:.1f} ms | {1e3 * new_s:.1f} ms | **{base_s / new_s:.2f}x** | "
+                f"{base_c:.2f} s | {new_c:.2f} s |")
     print(rows[-1], flush=True)
   return rows
+
+
+def compiler_options(arch: str, plan: Plan) -> list[str]:
+  """`xla_cpu.jit` against `jax.jit` with XLA's defaults, every unit of `_units`."""
+  return side_by_side(arch, plan, _units(arch, plan), {
+      "defaults": (jax.jit, contextlib.nullcontext),
+      "xla_cpu": (xla_cpu.jit, contextlib.nullcontext)})
+
+
+def native_kernel_gradient(arch: str, plan: Plan) -> list[str]:
+  """The train steps with `native.kernel_gradient` against XLA's products (both `xla_cpu.jit`)."""
+  return side_by_side(arch, plan, _units(arch, plan, train_only=True), {
+      "xla": (xla_cpu.jit, kernel_gradient.disabled),
+      "native": (xla_cpu.jit, contextlib.nullcontext)})
 
 
 # ----------------------------------------------------------------------------------- report
@@ -326,6 +352,13 @@ def report(plan: Plan, command: str) -> str:
               "compile defaults | compile xla_cpu.jit |", "|" + "---|" * 9]
     for arch in plan.archs:
       lines += compiler_options(arch, plan)
+  if jax.default_backend() == "cpu" and kernel_gradient.registered():
+    lines += ["", "## Native kernel gradient: `native.kernel_gradient` against XLA's products "
+              "(train steps, JAX only, interleaved)", "",
+              "| network | model | unit | batch | XLA's products | native | speed-up | "
+              "compile XLA's | compile native |", "|" + "---|" * 9]
+    for arch in plan.archs:
+      lines += native_kernel_gradient(arch, plan)
   lines += ["", f"- load average at end: {measure.load_average()}"]
   return "\n".join(lines) + "\n"
 

@@ -10,10 +10,10 @@ strided transposed convolution is a stride-1 convolution of `y` with the taps th
 phase, which skips the zeros a dilated `lax.conv_transpose` inserts into `y` (XLA:CPU also
 hands such convolutions to a faster library).
 
-Both carry custom VJPs built from the pair itself and `weight_gradient` (a forward
-convolution, or per-tap matrix products when strided): XLA:CPU's autodiff of a strided
-`conv_transpose` weight gradient is 30-80x slower, and inside the reflection loop autodiff's
-weight gradients fall into slow layouts.
+Both carry custom VJPs built from the pair itself and `weight_gradient` (on one CPU device a
+native kernel, `native.kernel_gradient`; else a forward convolution, or per-tap matrix products
+when strided): XLA:CPU's autodiff of a strided `conv_transpose` weight gradient is 30-80x
+slower, and inside the reflection loop autodiff's weight gradients fall into slow layouts.
 
 Mixed precision: a convolution runs in the dtype of its signal (`x` or `y`), the kernel cast
 to it at each use, so float32 kernels serve a bfloat16 network. The kernel gradient sums over
@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from clmser_jax.native import kernel_gradient
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 MAX_PHASE_CHANNELS = 128  # `_top_down`'s choice, see there
@@ -132,8 +134,11 @@ def weight_gradient(x: jax.Array, g: jax.Array, stride: int, kernel_size: int) -
   `g` as the kernel); at larger strides one matrix product per kernel tap, which XLA:CPU runs
   3-5x faster than the stride-dilated convolution. Either way it stays in a fast layout, also
   inside the reflection loop. The sums accumulate in float32 (also for bfloat16 `x` and `g`),
-  and so does the result.
+  and so does the result. On a single CPU device, in float32, the sum is one native kernel
+  instead (`native.kernel_gradient`, where it applies and builds).
   """
+  if kernel_gradient.applies(x, g):
+    return kernel_gradient.kernel_gradient(x, g, stride, kernel_size, conv_padding(kernel_size))
   if stride > 1:
     g2 = g.reshape(-1, g.shape[-1])
     taps = [lax.dot_general(t.reshape(-1, x.shape[-1]), g2, (((0,), (0,)), ((), ())),

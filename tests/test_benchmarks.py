@@ -73,6 +73,23 @@ def test_compiler_options_yield_a_row_per_unit(monkeypatch):
   assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
 
 
+def test_native_kernel_gradient_rows_compare_the_train_steps(monkeypatch):
+  """Only the train steps, each built once with XLA's products and once with the native kernel
+  (the jaxprs differ: the first has no native call)."""
+  from clmser_jax.native import kernel_gradient
+  monkeypatch.setattr(runners, "COMPILES", 1)
+  monkeypatch.setitem(run.SIZES, "stl10", 32)
+  native_at_trace = []
+  real_train = runners.jax_train
+  monkeypatch.setattr(runners, "jax_train", lambda *a, **k: (
+      native_at_trace.append(kernel_gradient._enabled[0]), real_train(*a, **k))[1])
+  rows = run.native_kernel_gradient("stl10", TINY)
+  cells = [row.split(" | ") for row in rows]
+  assert [(c[1], c[2]) for c in cells] == [("official", "train"), ("paper r=1", "train")]
+  assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
+  assert native_at_trace == [False, True, False, True]
+
+
 def test_host_memory_table_takes_medians_over_processes():
   from benchmarks import host_memory
   units = [f"{f} {u} {b}" for u, b in host_memory.UNITS for f in ("jax", "torch")]

@@ -26,3 +26,27 @@ def get_config(variant: str = "clmser", steps: int = 6):
   config.model.channels = (4, 8)
   config.model.strides = (1, 2)
   return config
+
+
+def two_train_steps(jit, channels, reflections: int = 2):
+  """Losses and parameters after two Adam steps of a tiny CLmser with `channels` at
+  `reflections`, the step compiled by `jit`: to compare two ways of building the same step."""
+  import functools
+
+  import jax
+  import jax.numpy as jnp
+  import optax
+
+  from clmser_jax import train
+  from clmser_jax.models import build_model
+  config = get_config()
+  config.model.update(channels=channels, reflections=reflections)
+  model = build_model(config.model)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+  batch = {"image": jax.random.uniform(jax.random.key(1), (4, 16, 16, 3))}
+  state = train.state_from_variables(model, optax.adam(1e-3), variables)
+  step, losses = jit(functools.partial(train.train_step, task=config.task)), []
+  for _ in range(2):
+    state, metrics = step(state, batch)
+    losses.append(float(metrics["loss"]))
+  return losses, state.params

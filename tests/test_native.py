@@ -1,0 +1,134 @@
+"""`native.kernel_gradient`: the same kernel gradient as XLA's operations and as autodiff, used
+exactly where it applies, built once into the cache, and XLA's kernels where it cannot build."""
+import platform
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from absl import logging
+
+import tiny
+from clmser_jax import ops
+from clmser_jax.native import build, kernel_gradient
+
+BUILDABLE = platform.system() == "Linux" and platform.machine() == "x86_64" and bool(
+    shutil.which("c++"))
+needs_build = pytest.mark.skipif(not BUILDABLE, reason="no native build on this platform")
+
+
+def _autodiff_gradient(x, g, stride, k):
+  """`d<g, W x>/dW` by JAX's autodiff of the plain convolution: an independent reference."""
+  w = jnp.zeros((k, k, x.shape[-1], g.shape[-1]))
+  return jax.vjp(lambda w: ops._bottom_up(x, w, stride), w)[1](g)[0]
+
+
+def _native_calls(fn, *args) -> int:
+  return fn.lower(*args).as_text().count(kernel_gradient.TARGET)
+
+
+@needs_build
+def test_it_builds_and_registers_here():
+  """Where a build is possible (CI's machines), it must happen: no silent fallback."""
+  assert kernel_gradient.registered()
+
+
+@needs_build
+@pytest.mark.parametrize("n,size,c,o,stride,k", [
+    (2, 16, 3, 16, 1, 3),  # the first layer: 3 input channels, stride 1
+    (2, 16, 16, 32, 2, 3),  # even size, stride 2
+    (1, 15, 13, 48, 2, 3),  # odd size; 13 = 12 + 1 and 6 + 6 + 1 input channels; 48 = 32 + 16
+    (3, 9, 7, 112, 2, 3),  # 112 = 64 + 32 + 16 output channels
+    (2, 11, 5, 64, 3, 5),  # stride 3, a 5x5 kernel
+    (1, 4, 20, 80, 2, 3),  # a 2x2 output: most taps reach into the padding
+])
+def test_matches_xla_and_autodiff(n, size, c, o, stride, k):
+  """Against the per-tap products / convolution of `ops.weight_gradient` with the native
+  kernel off, and against autodiff of the convolution, to 1e-5 of the largest entry."""
+  keys = jax.random.split(jax.random.key(size + c + o), 2)
+  x = jax.random.normal(keys[0], (n, size, size, c))
+  out = ops.output_size(size, k, stride)
+  g = jax.random.normal(keys[1], (n, out, out, o))
+  got = jax.jit(kernel_gradient.kernel_gradient, static_argnums=(2, 3, 4))(
+      x, g, stride, k, ops.conv_padding(k))
+  with kernel_gradient.disabled():
+    xla = jax.jit(ops.weight_gradient, static_argnums=(2, 3))(x, g, stride, k)
+  autodiff = _autodiff_gradient(x, g, stride, k)
+  scale = float(jnp.abs(autodiff).max())
+  np.testing.assert_allclose(got, xla, atol=1e-5 * scale, rtol=0)
+  np.testing.assert_allclose(got, autodiff, atol=1e-5 * scale, rtol=0)
+
+
+@needs_build
+def test_used_exactly_where_it_applies(monkeypatch):
+  """float32 with 16k output channels on one CPU device: the native call; 8 channels,
+  bfloat16, `disabled()` or more than one device: XLA's operations."""
+  fn = jax.jit(ops.weight_gradient, static_argnums=(2, 3))
+  x = jnp.ones((1, 8, 8, 4))
+  assert _native_calls(fn, x, jnp.ones((1, 4, 4, 16)), 2, 3) == 1
+  assert _native_calls(fn, x, jnp.ones((1, 4, 4, 8)), 2, 3) == 0
+  assert _native_calls(fn, x.astype(jnp.bfloat16), jnp.ones((1, 4, 4, 16), jnp.bfloat16), 2,
+                       3) == 0
+  with kernel_gradient.disabled():
+    assert _native_calls(fn, x, jnp.ones((1, 4, 4, 32)), 2, 3) == 0
+  monkeypatch.setattr(jax, "device_count", lambda: 2)
+  assert _native_calls(fn, x, jnp.ones((1, 4, 4, 48)), 2, 3) == 0
+
+
+@needs_build
+def test_train_steps_match_xla_kernels(monkeypatch):
+  """Two train steps of CLmser (r = 2, 16 and 32 channels, so both kernels' gradients go
+  native, through the reflection loop) with and without the native kernel: the same losses
+  and parameters to 1e-5 relative."""
+  calls, native = [], kernel_gradient.kernel_gradient
+  monkeypatch.setattr(kernel_gradient, "kernel_gradient",
+                      lambda *args: (calls.append(args[2]), native(*args))[1])
+  loss_a, params_a = tiny.two_train_steps(jax.jit, (16, 32))
+  assert sorted(set(calls)) == [1, 2]  # both layers' kernels, at stride 1 and 2
+  with kernel_gradient.disabled():
+    loss_b, params_b = tiny.two_train_steps(jax.jit, (16, 32))
+  assert loss_a == pytest.approx(loss_b, rel=1e-5)
+  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+    assert jnp.linalg.norm(a - b) <= 1e-5 * jnp.linalg.norm(b)
+
+
+@needs_build
+def test_built_once_into_the_cache(tmp_path, monkeypatch):
+  """The first `library` call writes one library into `$CLMSER_JAX_CACHE` (and no partial
+  file); the next loads it without compiling."""
+  monkeypatch.setenv("CLMSER_JAX_CACHE", str(tmp_path))
+  build.library.cache_clear()
+  try:
+    assert build.library(kernel_gradient.SOURCE) is not None
+    assert [p.suffix for p in tmp_path.iterdir()] == [".so"]
+    build.library.cache_clear()
+    monkeypatch.setattr(build, "_compile", lambda *a: pytest.fail("compiled a cached library"))
+    assert build.library(kernel_gradient.SOURCE) is not None
+  finally:
+    build.library.cache_clear()
+
+
+def test_a_failed_build_falls_back(tmp_path, monkeypatch):
+  """A compiler that fails (or none) gives None and one warning: XLA's kernels stay."""
+  monkeypatch.setenv("CLMSER_JAX_CACHE", str(tmp_path))
+  monkeypatch.setenv("CXX", "false")
+  warnings = []
+  monkeypatch.setattr(logging, "warning", lambda msg, *args: warnings.append(msg % args))
+  build.library.cache_clear()
+  try:
+    assert build.library(kernel_gradient.SOURCE) is None
+  finally:
+    build.library.cache_clear()
+  assert len(warnings) == 1 and "kernel_gradient.cc" in warnings[0]
+  assert not any(tmp_path.iterdir())
+
+
+@needs_build
+def test_a_cache_key_changes_with_the_source(tmp_path):
+  """A changed source (or compiler, jaxlib, CPU) gets a new library name, never a stale one."""
+  source = tmp_path / "kernel_gradient.cc"
+  source.write_text(kernel_gradient.SOURCE.read_text())
+  first = build.library_path(source, shutil.which("c++"))
+  source.write_text(source.read_text() + "\n// changed\n")
+  assert build.library_path(source, shutil.which("c++")) != first

@@ -52,10 +52,10 @@ void Tile(const Shape& d, const float* x, const float* g, float* dw, int64_t r0,
       Vec gw[NV];
       for (int v = 0; v < NV; ++v)
         gw[v] = *reinterpret_cast<const VecU*>(g_row + w * d.o + kLanes * v);
-      for (int i = 0; i < IB; ++i) {
-        const Vec xi = Vec{} + xw[i];
-        for (int v = 0; v < NV; ++v) sum[i][v] += xi * gw[v];
-      }
+      // scalar * vector: broadcast straight from memory (a load), not `Vec{} + x`, which
+      // keeps an add and a shuffle on the port of the second FMA unit (1.3x slower)
+      for (int i = 0; i < IB; ++i)
+        for (int v = 0; v < NV; ++v) sum[i][v] += xw[i] * gw[v];
     }
   }
   float* out = dw + ((a * d.k + b) * d.c + i0) * d.o + o0;

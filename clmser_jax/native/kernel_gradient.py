@@ -4,7 +4,7 @@
 `ops.weight_gradient` writes with XLA's operations, in one pass over `g` with the partial sums
 in vector registers. It is what made XLA:CPU slower than PyTorch's oneDNN in the train step.
 Measured on 2 Xeon cores (`benchmarks/RESULTS.md`, sixth round): the official network's 256x256
-train step 479 -> 394 ms, 1.22x.
+train step 512 -> 412 ms (1.24x; 1.25-1.27x in probes), the paper CLmser's 1.26-1.51x.
 
 It applies where the work is float32 on a single CPU device, with output channels a multiple
 of 16 (`applies`). Elsewhere, and where it cannot be built (`build.library`), or with

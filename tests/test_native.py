@@ -42,6 +42,7 @@ def test_it_builds_and_registers_here():
     (3, 9, 7, 112, 2, 3),  # 112 = 64 + 32 + 16 output channels
     (2, 11, 5, 64, 3, 5),  # stride 3, a 5x5 kernel
     (1, 4, 20, 80, 2, 3),  # a 2x2 output: most taps reach into the padding
+    (2, 2, 4, 16, 2, 5),  # a 5x5 kernel on a 2x2 image: whole tap columns in the padding
 ])
 def test_matches_xla_and_autodiff(n, size, c, o, stride, k):
   """Against the per-tap products / convolution of `ops.weight_gradient` with the native

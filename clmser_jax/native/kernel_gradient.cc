@@ -82,6 +82,10 @@ void Columns(const Shape& d, const float* x, const float* g, float* dw, int64_t 
     tiles[std::min<int64_t>(IB_MAX, d.c - i0) - 1](d, x, g, dw, r0, r1, a, b, i0, o0, w0, w1);
 }
 
+// Integer division rounding down / up, also for negative `a` (C++ `/` rounds toward zero).
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
+int64_t CeilDiv(int64_t a, int64_t b) { return -FloorDiv(-a, b); }
+
 // Rows [r0, r1) of the flattened (n, h) into dw.
 void Rows(const Shape& d, const float* x, const float* g, float* dw, int64_t r0, int64_t r1) {
   const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 16) / (d.ow * d.o));  // 256 KiB of g
@@ -89,9 +93,9 @@ void Rows(const Shape& d, const float* x, const float* g, float* dw, int64_t r0,
     const int64_t c1 = std::min(r1, c0 + chunk);
     for (int64_t a = 0; a < d.k; ++a)
       for (int64_t b = 0; b < d.k; ++b) {
-        // the columns w whose input column s w + b - p lies inside x
-        const int64_t w0 = std::max<int64_t>(0, (d.p - b + d.s - 1) / d.s);
-        const int64_t w1 = std::min<int64_t>(d.ow, (d.w - 1 - b + d.p) / d.s + 1);
+        // the columns w whose input column s w + b - p lies inside x: 0 <= s w + b - p < W
+        const int64_t w0 = std::max<int64_t>(0, CeilDiv(d.p - b, d.s));
+        const int64_t w1 = std::min<int64_t>(d.ow, FloorDiv(d.w - 1 - b + d.p, d.s) + 1);
         if (w0 >= w1) continue;
         int64_t o0 = 0;
         for (; o0 + 4 * kLanes <= d.o; o0 += 4 * kLanes)

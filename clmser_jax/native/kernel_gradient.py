@@ -60,7 +60,10 @@ def applies(x: jax.Array, g: jax.Array) -> bool:
 
 def kernel_gradient(x: jax.Array, g: jax.Array, stride: int, kernel_size: int,
                     padding: int) -> jax.Array:
-  """`dW` (k, k, C, O) float32 of NHWC `x` (N, H, W, C) and `g` (N, OH, OW, O); see the top."""
+  """`dW` (k, k, C, O) float32 of NHWC `x` (N, H, W, C) and `g` (N, OH, OW, O); see the top.
+  Raises RuntimeError where the kernel cannot be built (`applies` is then False)."""
+  if not registered():
+    raise RuntimeError(f"{SOURCE.name} could not be built here (see the logged warning)")
   out = jax.ShapeDtypeStruct((kernel_size, kernel_size, x.shape[-1], g.shape[-1]), jnp.float32)
   return jax.ffi.ffi_call(TARGET, out, vmap_method="sequential")(
       x, g, stride=np.int64(stride), padding=np.int64(padding))

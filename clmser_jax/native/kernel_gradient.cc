@@ -45,10 +45,10 @@ void Tile(const Shape& d, const float* x, const float* g, float* dw, int64_t r0,
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t n = r / d.oh, ih = d.s * (r % d.oh) + a - d.p;
     if (ih < 0 || ih >= d.h) continue;  // a padding row
-    const float* x_row = x + ((n * d.h + ih) * d.w + b - d.p) * d.c + i0;
+    const float* x_row = x + (n * d.h + ih) * d.w * d.c + i0;
     const float* g_row = g + r * d.ow * d.o + o0;
     for (int64_t w = w0; w < w1; ++w) {
-      const float* xw = x_row + d.s * w * d.c;
+      const float* xw = x_row + (d.s * w + b - d.p) * d.c;  // inside x: w in [w0, w1)
       Vec gw[NV];
       for (int v = 0; v < NV; ++v)
         gw[v] = *reinterpret_cast<const VecU*>(g_row + w * d.o + kLanes * v);

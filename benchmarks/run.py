@@ -17,8 +17,8 @@ machine, and the cost of the reflection loop. Not part of the test suite.
    compile time, memory.
 4. On the CPU: `xla_cpu.jit` (the trainer's compiler options) against `jax.jit` with XLA's
    defaults, both JAX, interleaved: the official network's units and the paper CLmser at r = 1;
-   and the train steps with the native kernel gradient (`native.kernel_gradient`) against
-   XLA's products.
+   and the same units with the native kernels (`clmser_jax.native`: the kernel gradient and
+   the reconstruction `W_1^T`) against XLA's own operations.
 `--quick` runs 96 x 96 only with fewer reflections and repeats (a few minutes on 2 cores).
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ from benchmarks import measure, roofline, runners
 from clmser_jax import convert_official, tasks, xla_cpu
 from clmser_jax.config import DTYPES, model_config, task_config
 from clmser_jax.models import build_model
-from clmser_jax.native import kernel_gradient
+from clmser_jax.native import library
 
 SIZES = {"stl10": 96, "celeba": 256}  # Table 2: STL10 d = 5, CelebA d = 7
 OFFICIAL_TASK = task_config("reconstruct", pixel_range="symmetric")  # their [-1, 1] input
@@ -224,7 +224,7 @@ def reflection_scaling(arch: str, plan: Plan) -> list[str]:
   return rows
 
 
-def _units(arch: str, plan: Plan, train_only: bool = False):
+def _units(arch: str, plan: Plan):
   """Builders `(jit, batch) -> runners' (fn, compile_s, mib)` of the official network's three
   units and the paper CLmser's train step and inference at r = 1, keyed (model, unit, batch)."""
   size = SIZES[arch]
@@ -242,7 +242,7 @@ def _units(arch: str, plan: Plan, train_only: bool = False):
       ("paper r=1", "infer", plan.reflection_batch[arch]): lambda jit, b: runners.jax_infer(
           paper, paper_vars, images(b, size), PAPER_TASK, jit),
   }
-  return {unit: fn for unit, fn in units.items() if unit[1] == "train" or not train_only}
+  return units
 
 
 def side_by_side(arch: str, plan: Plan, units, variants) -> list[str]:
@@ -273,10 +273,11 @@ def compiler_options(arch: str, plan: Plan) -> list[str]:
       "xla_cpu": (xla_cpu.jit, contextlib.nullcontext)})
 
 
-def native_kernel_gradient(arch: str, plan: Plan) -> list[str]:
-  """The train steps with `native.kernel_gradient` against XLA's products (both `xla_cpu.jit`)."""
-  return side_by_side(arch, plan, _units(arch, plan, train_only=True), {
-      "xla": (xla_cpu.jit, kernel_gradient.disabled),
+def native_kernels(arch: str, plan: Plan) -> list[str]:
+  """Every unit of `_units` with the native kernels (`clmser_jax.native`) against XLA's own
+  operations (both `xla_cpu.jit`)."""
+  return side_by_side(arch, plan, _units(arch, plan), {
+      "xla": (xla_cpu.jit, library.disabled),
       "native": (xla_cpu.jit, contextlib.nullcontext)})
 
 
@@ -352,13 +353,13 @@ def report(plan: Plan, command: str) -> str:
               "compile defaults | compile xla_cpu.jit |", "|" + "---|" * 9]
     for arch in plan.archs:
       lines += compiler_options(arch, plan)
-  if jax.default_backend() == "cpu" and kernel_gradient.registered():
-    lines += ["", "## Native kernel gradient: `native.kernel_gradient` against XLA's products "
-              "(train steps, JAX only, interleaved)", "",
-              "| network | model | unit | batch | XLA's products | native | speed-up | "
+  if jax.default_backend() == "cpu" and library.registered():
+    lines += ["", "## Native kernels: `clmser_jax.native` against XLA's own operations "
+              "(JAX only, interleaved)", "",
+              "| network | model | unit | batch | XLA's | native | speed-up | "
               "compile XLA's | compile native |", "|" + "---|" * 9]
     for arch in plan.archs:
-      lines += native_kernel_gradient(arch, plan)
+      lines += native_kernels(arch, plan)
   lines += ["", f"- load average at end: {measure.load_average()}"]
   return "\n".join(lines) + "\n"
 

@@ -73,21 +73,24 @@ def test_compiler_options_yield_a_row_per_unit(monkeypatch):
   assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
 
 
-def test_native_kernel_gradient_rows_compare_the_train_steps(monkeypatch):
-  """Only the train steps, each built once with XLA's products and once with the native kernel
-  (the jaxprs differ: the first has no native call)."""
-  from clmser_jax.native import kernel_gradient
+def test_native_kernel_rows_compare_every_unit(monkeypatch):
+  """Every unit, each built once with XLA's operations and once with the native kernels (the
+  jaxprs differ: the first has no native call)."""
+  from clmser_jax.native import library
   monkeypatch.setattr(runners, "COMPILES", 1)
   monkeypatch.setitem(run.SIZES, "stl10", 32)
   native_at_trace = []
-  real_train = runners.jax_train
-  monkeypatch.setattr(runners, "jax_train", lambda *a, **k: (
-      native_at_trace.append(kernel_gradient._enabled[0]), real_train(*a, **k))[1])
-  rows = run.native_kernel_gradient("stl10", TINY)
+  for name in ("jax_train", "jax_infer"):
+    real = getattr(runners, name)
+    monkeypatch.setattr(runners, name, lambda *a, real=real, **k: (
+        native_at_trace.append(library._enabled[0]), real(*a, **k))[1])
+  rows = run.native_kernels("stl10", TINY)
   cells = [row.split(" | ") for row in rows]
-  assert [(c[1], c[2]) for c in cells] == [("official", "train"), ("paper r=1", "train")]
+  assert [(c[1], c[2], c[3]) for c in cells] == [
+      ("official", "train", "1"), ("official", "infer", "1"), ("official", "infer", "2"),
+      ("paper r=1", "train", "1"), ("paper r=1", "infer", "1")]
   assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
-  assert native_at_trace == [False, True, False, True]
+  assert native_at_trace == [False, True] * 5
 
 
 def test_host_memory_table_takes_medians_over_processes():

@@ -1,5 +1,7 @@
-"""`native.kernel_gradient`: the same kernel gradient as XLA's operations and as autodiff, used
-exactly where it applies, built once into the cache, and XLA's kernels where it cannot build."""
+"""`clmser_jax.native`: the kernel gradient the same as XLA's operations and as autodiff, the
+narrow top-down `W^T` the same as XLA's transposed convolution and the adjoint of the
+convolution, each used exactly where it applies; the library built once into the cache, and
+XLA's kernels where it cannot build."""
 import platform
 import shutil
 
@@ -11,7 +13,7 @@ from absl import logging
 
 import tiny
 from clmser_jax import ops
-from clmser_jax.native import build, kernel_gradient
+from clmser_jax.native import build, kernel_gradient, library, narrow_top_down
 
 BUILDABLE = platform.system() == "Linux" and platform.machine() == "x86_64" and bool(
     shutil.which("c++"))
@@ -24,14 +26,15 @@ def _autodiff_gradient(x, g, stride, k):
   return jax.vjp(lambda w: ops._bottom_up(x, w, stride), w)[1](g)[0]
 
 
-def _native_calls(fn, *args) -> int:
-  return fn.lower(*args).as_text().count(kernel_gradient.TARGET)
+def _native_calls(fn, *args, target=kernel_gradient.TARGET) -> int:
+  return fn.lower(*args).as_text().count(target)
 
 
 @needs_build
 def test_it_builds_and_registers_here():
   """Where a build is possible (CI's machines), it must happen: no silent fallback."""
-  assert kernel_gradient.registered()
+  assert library.registered()
+  assert set(library.HANDLERS) == {kernel_gradient.TARGET, narrow_top_down.TARGET}
 
 
 @needs_build
@@ -53,7 +56,7 @@ def test_matches_xla_and_autodiff(n, size, c, o, stride, k):
   g = jax.random.normal(keys[1], (n, out, out, o))
   got = jax.jit(kernel_gradient.kernel_gradient, static_argnums=(2, 3, 4))(
       x, g, stride, k, ops.conv_padding(k))
-  with kernel_gradient.disabled():
+  with library.disabled():
     xla = jax.jit(ops.weight_gradient, static_argnums=(2, 3))(x, g, stride, k)
   autodiff = _autodiff_gradient(x, g, stride, k)
   scale = float(jnp.abs(autodiff).max())
@@ -71,23 +74,76 @@ def test_used_exactly_where_it_applies(monkeypatch):
   assert _native_calls(fn, x, jnp.ones((1, 4, 4, 8)), 2, 3) == 0
   assert _native_calls(fn, x.astype(jnp.bfloat16), jnp.ones((1, 4, 4, 16), jnp.bfloat16), 2,
                        3) == 0
-  with kernel_gradient.disabled():
+  with library.disabled():
     assert _native_calls(fn, x, jnp.ones((1, 4, 4, 32)), 2, 3) == 0
   monkeypatch.setattr(jax, "device_count", lambda: 2)
   assert _native_calls(fn, x, jnp.ones((1, 4, 4, 48)), 2, 3) == 0
 
 
 @needs_build
+@pytest.mark.parametrize("n,size,o,c,k", [
+    (2, 16, 16, 3, 3),  # the reconstruction U_0 = W_1^T H_1: 16 channels onto 3
+    (2, 20, 32, 3, 3),  # groups of 5 pixels inside the row, and at both ends
+    (1, 7, 16, 1, 3),  # one channel: a group of 16 pixels, longer than the row
+    (3, 9, 48, 2, 3),  # 48 = 3 x 16 channels summed
+    (2, 21, 16, 4, 5),  # a 5x5 kernel, groups of 4 pixels
+    (1, 2, 16, 3, 5),  # a 5x5 kernel on a 2x2 image: most taps in the padding
+])
+def test_narrow_top_down_matches_xla_and_the_adjoint(n, size, o, c, k):
+  """Against XLA's transposed convolution (native kernels off) and against the adjoint of the
+  convolution, `<W x, y> = <x, W^T y>` for random `x`, to 1e-5 of the scale."""
+  keys = jax.random.split(jax.random.key(size + o + c), 3)
+  y = jax.random.normal(keys[0], (n, size, size, o))
+  w = jax.random.normal(keys[1], (k, k, c, o))
+  got = jax.jit(narrow_top_down.narrow_top_down, static_argnums=2)(y, w, ops.conv_padding(k))
+  with library.disabled():
+    xla = jax.jit(ops.top_down, static_argnums=(2, 3))(y, w, 1, (size, size))
+  scale = float(jnp.abs(xla).max())
+  np.testing.assert_allclose(got, xla, atol=1e-5 * scale, rtol=0)
+  x = jax.random.normal(keys[2], (n, size, size, c))
+  lhs = jnp.vdot(ops._bottom_up(x, w, 1), y)
+  assert float(jnp.vdot(x, got)) == pytest.approx(float(lhs), rel=1e-5)
+
+
+@needs_build
+def test_narrow_top_down_used_exactly_where_it_applies(monkeypatch):
+  """float32, stride 1, an odd kernel onto at most 4 channels from 16k on one CPU device: the
+  native call; 5 channels, 8 channels, stride 2, a 2x2 kernel, bfloat16, `disabled()` or more
+  than one device: XLA's convolutions."""
+  fn = jax.jit(ops.top_down, static_argnums=(2, 3))
+  calls = lambda y, w, stride=1: _native_calls(fn, y, w, stride, (8, 8),
+                                               target=narrow_top_down.TARGET)
+  y16 = jnp.ones((1, 8, 8, 16))
+  assert calls(y16, jnp.ones((3, 3, 3, 16))) == 1
+  assert calls(y16, jnp.ones((5, 5, 4, 16))) == 1
+  assert calls(y16, jnp.ones((3, 3, 5, 16))) == 0
+  assert calls(jnp.ones((1, 8, 8, 8)), jnp.ones((3, 3, 3, 8))) == 0
+  assert calls(jnp.ones((1, 4, 4, 16)), jnp.ones((3, 3, 3, 16)), stride=2) == 0
+  assert calls(y16, jnp.ones((2, 2, 3, 16))) == 0
+  assert calls(y16.astype(jnp.bfloat16), jnp.ones((3, 3, 3, 16))) == 0
+  # new shapes below: jit would reuse the traces above
+  with library.disabled():
+    assert calls(jnp.ones((1, 8, 8, 32)), jnp.ones((3, 3, 3, 32))) == 0
+  monkeypatch.setattr(jax, "device_count", lambda: 2)
+  assert calls(jnp.ones((1, 8, 8, 48)), jnp.ones((3, 3, 3, 48))) == 0
+
+
+@needs_build
 def test_train_steps_match_xla_kernels(monkeypatch):
   """Two train steps of CLmser (r = 2, 16 and 32 channels, so both kernels' gradients go
-  native, through the reflection loop) with and without the native kernel: the same losses
-  and parameters to 1e-5 relative."""
-  calls, native = [], kernel_gradient.kernel_gradient
-  monkeypatch.setattr(kernel_gradient, "kernel_gradient",
-                      lambda *args: (calls.append(args[2]), native(*args))[1])
+  native, through the reflection loop, and so does the reconstruction `W_1^T H_1`) with and
+  without the native kernels: the same losses and parameters to 1e-5 relative."""
+  calls = []
+  for module, name in ((kernel_gradient, "kernel_gradient"),
+                       (narrow_top_down, "narrow_top_down")):
+    native = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *args, name=name, native=native: (
+        calls.append((name, args[2])), native(*args))[1])
   loss_a, params_a = tiny.two_train_steps(jax.jit, (16, 32))
-  assert sorted(set(calls)) == [1, 2]  # both layers' kernels, at stride 1 and 2
-  with kernel_gradient.disabled():
+  # both layers' kernel gradients, at stride 1 and 2; W_1^T onto the image (padding 1)
+  assert sorted(set(calls)) == [("kernel_gradient", 1), ("kernel_gradient", 2),
+                                ("narrow_top_down", 1)]
+  with library.disabled():
     loss_b, params_b = tiny.two_train_steps(jax.jit, (16, 32))
   assert loss_a == pytest.approx(loss_b, rel=1e-5)
   for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
@@ -101,11 +157,11 @@ def test_built_once_into_the_cache(tmp_path, monkeypatch):
   monkeypatch.setenv("CLMSER_JAX_CACHE", str(tmp_path))
   build.library.cache_clear()
   try:
-    assert build.library(kernel_gradient.SOURCE) is not None
+    assert build.library(library.SOURCE) is not None
     assert [p.suffix for p in tmp_path.iterdir()] == [".so"]
     build.library.cache_clear()
     monkeypatch.setattr(build, "_compile", lambda *a: pytest.fail("compiled a cached library"))
-    assert build.library(kernel_gradient.SOURCE) is not None
+    assert build.library(library.SOURCE) is not None
   finally:
     build.library.cache_clear()
 
@@ -118,18 +174,18 @@ def test_a_failed_build_falls_back(tmp_path, monkeypatch):
   monkeypatch.setattr(logging, "warning", lambda msg, *args: warnings.append(msg % args))
   build.library.cache_clear()
   try:
-    assert build.library(kernel_gradient.SOURCE) is None
+    assert build.library(library.SOURCE) is None
   finally:
     build.library.cache_clear()
-  assert len(warnings) == 1 and "kernel_gradient.cc" in warnings[0]
+  assert len(warnings) == 1 and "convolutions.cc" in warnings[0]
   assert not any(tmp_path.iterdir())
 
 
 @needs_build
 def test_a_cache_key_changes_with_the_source(tmp_path):
   """A changed source (or compiler, jaxlib, CPU) gets a new library name, never a stale one."""
-  source = tmp_path / "kernel_gradient.cc"
-  source.write_text(kernel_gradient.SOURCE.read_text())
+  source = tmp_path / "convolutions.cc"
+  source.write_text(library.SOURCE.read_text())
   first = build.library_path(source, shutil.which("c++"))
   source.write_text(source.read_text() + "\n// changed\n")
   assert build.library_path(source, shutil.which("c++")) != first

@@ -8,8 +8,8 @@ is the adjoint of `W` for every stride and every (even or odd) size: `<W x, y> =
 On narrow layers `W^T` is computed phase by phase (`_top_down`): per output phase, a
 strided transposed convolution is a stride-1 convolution of `y` with the taps that reach that
 phase, which skips the zeros a dilated `lax.conv_transpose` inserts into `y` (XLA:CPU also
-hands such convolutions to a faster library). Onto the image's few channels at stride 1, on one
-CPU device, `W^T` is a native kernel (`native.narrow_top_down`).
+hands such convolutions to a faster library). From and onto the image's few channels at
+stride 1, on one CPU device, `W` and `W^T` are native kernels (`native.narrow`).
 
 Both carry custom VJPs built from the pair itself and `weight_gradient` (on one CPU device a
 native kernel, `native.kernel_gradient`; else a forward convolution, or per-tap matrix products
@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from clmser_jax.native import kernel_gradient, narrow_top_down
+from clmser_jax.native import kernel_gradient, narrow
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 MAX_PHASE_CHANNELS = 128  # `_top_down`'s choice, see there
@@ -48,9 +48,18 @@ def output_size(size: int, kernel_size: int, stride: int) -> int:
 
 
 def _bottom_up(x, w, stride):
+  """`W x` as XLA's convolution (differentiable by JAX: the benchmarks' plain reference)."""
   p = conv_padding(w.shape[0])
   return lax.conv_general_dilated(
       x, w.astype(x.dtype), (stride, stride), ((p, p), (p, p)), dimension_numbers=_DIMS)
+
+
+def _fast_bottom_up(x, w, stride):
+  """`W x` as `bottom_up` and the VJPs compute it: from a few channels at stride 1 (the image)
+  on one CPU device a native kernel (`native.narrow`), else XLA's convolution."""
+  if narrow.applies(x, w, stride):
+    return narrow.bottom_up(x, w, conv_padding(w.shape[0]))
+  return _bottom_up(x, w, stride)
 
 
 def _phase_taps(kernel_size: int, stride: int):
@@ -112,9 +121,9 @@ def _top_down(y, w, stride, size):
   (`s^2 c` for a lower layer of `c` channels), else as XLA's transposed convolution. Measured
   on XLA:CPU (official CelebA layers, batch 1-32): the phases are 1.5-2.4x faster with 64
   channels, 1-2.4x with 128, and 0.5-1.0x with 256 or more. At stride 1 onto a few channels
-  (the reconstruction `U_0`) on one CPU device, a native kernel (`native.narrow_top_down`)."""
-  if narrow_top_down.applies(y, w, stride):
-    return narrow_top_down.narrow_top_down(y, w, conv_padding(w.shape[0]))
+  (the reconstruction `U_0`) on one CPU device, a native kernel (`native.narrow`)."""
+  if narrow.applies(y, w, stride):
+    return narrow.top_down(y, w, conv_padding(w.shape[0]))
   if stride == 1 or stride * stride * w.shape[2] > MAX_PHASE_CHANNELS:
     return _dilated_top_down(y, w, stride, size)
   return _phase_top_down(y, w, stride, size)
@@ -160,11 +169,11 @@ def weight_gradient(x: jax.Array, g: jax.Array, stride: int, kernel_size: int) -
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def bottom_up(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
   """`Y = W x`: strided convolution of NHWC `x` with HWIO kernel `w` (Eq. 3-4)."""
-  return _bottom_up(x, w, stride)
+  return _fast_bottom_up(x, w, stride)
 
 
 def _bottom_up_fwd(x, w, stride):
-  return _bottom_up(x, w, stride), (x, w)
+  return _fast_bottom_up(x, w, stride), (x, w)
 
 
 def _bottom_up_bwd(stride, res, g):
@@ -197,7 +206,8 @@ def _top_down_bwd(stride, size, res, g):
   # U = W^T y is linear in y and in w, and <g, W^T y> = <W g, y>: both gradients are
   # forward convolutions, `W g` and the kernel gradient of `W g` at cotangent y.
   y, w = res
-  return _bottom_up(g, w, stride), weight_gradient(g, y, stride, w.shape[0]).astype(w.dtype)
+  return _fast_bottom_up(g, w, stride), weight_gradient(g, y, stride, w.shape[0]).astype(
+      w.dtype)
 
 
 top_down.defvjp(_top_down_fwd, _top_down_bwd)

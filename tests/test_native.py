@@ -1,7 +1,7 @@
 """`clmser_jax.native`: the kernel gradient the same as XLA's operations and as autodiff, the
-narrow top-down `W^T` the same as XLA's transposed convolution and the adjoint of the
-convolution, each used exactly where it applies; the library built once into the cache, and
-XLA's kernels where it cannot build."""
+first layer's `W` and `W^T` the same as XLA's convolutions and each other's adjoint, each used
+exactly where it applies; the library built once into the cache, and XLA's kernels where it
+cannot build."""
 import platform
 import shutil
 
@@ -13,7 +13,7 @@ from absl import logging
 
 import tiny
 from clmser_jax import ops
-from clmser_jax.native import build, kernel_gradient, library, narrow_top_down
+from clmser_jax.native import build, kernel_gradient, library, narrow
 
 BUILDABLE = platform.system() == "Linux" and platform.machine() == "x86_64" and bool(
     shutil.which("c++"))
@@ -34,7 +34,7 @@ def _native_calls(fn, *args, target=kernel_gradient.TARGET) -> int:
 def test_it_builds_and_registers_here():
   """Where a build is possible (CI's machines), it must happen: no silent fallback."""
   assert library.registered()
-  assert set(library.HANDLERS) == {kernel_gradient.TARGET, narrow_top_down.TARGET}
+  assert set(library.HANDLERS) == {kernel_gradient.TARGET, narrow.BOTTOM_UP, narrow.TOP_DOWN}
 
 
 @needs_build
@@ -82,67 +82,76 @@ def test_used_exactly_where_it_applies(monkeypatch):
 
 @needs_build
 @pytest.mark.parametrize("n,size,o,c,k", [
-    (2, 16, 16, 3, 3),  # the reconstruction U_0 = W_1^T H_1: 16 channels onto 3
-    (2, 20, 32, 3, 3),  # groups of 5 pixels inside the row, and at both ends
-    (1, 7, 16, 1, 3),  # one channel: a group of 16 pixels, longer than the row
-    (3, 9, 48, 2, 3),  # 48 = 3 x 16 channels summed
-    (2, 21, 16, 4, 5),  # a 5x5 kernel, groups of 4 pixels
+    (2, 16, 16, 3, 3),  # the first layer of every Table 2 network: 3 <-> 16 channels
+    (2, 20, 32, 3, 3),  # pixel groups inside the row and at both ends; two 16-channel blocks
+    (1, 7, 16, 1, 3),  # one channel: a group of 16 pixels in W^T, longer than the row
+    (3, 9, 48, 2, 3),  # 48 = 3 x 16 channels
+    (2, 21, 16, 4, 5),  # a 5x5 kernel
     (1, 2, 16, 3, 5),  # a 5x5 kernel on a 2x2 image: most taps in the padding
 ])
-def test_narrow_top_down_matches_xla_and_the_adjoint(n, size, o, c, k):
-  """Against XLA's transposed convolution (native kernels off) and against the adjoint of the
-  convolution, `<W x, y> = <x, W^T y>` for random `x`, to 1e-5 of the scale."""
+def test_narrow_matches_xla_and_the_adjoint(n, size, o, c, k):
+  """`W x` and `W^T y` against XLA's convolutions (native kernels off), to 1e-5 of the scale,
+  and against each other: `<W x, y> = <x, W^T y>` for random `x` and `y`."""
   keys = jax.random.split(jax.random.key(size + o + c), 3)
-  y = jax.random.normal(keys[0], (n, size, size, o))
-  w = jax.random.normal(keys[1], (k, k, c, o))
-  got = jax.jit(narrow_top_down.narrow_top_down, static_argnums=2)(y, w, ops.conv_padding(k))
+  x = jax.random.normal(keys[0], (n, size, size, c))
+  y = jax.random.normal(keys[1], (n, size, size, o))
+  w = jax.random.normal(keys[2], (k, k, c, o))
+  p = ops.conv_padding(k)
+  wx = jax.jit(narrow.bottom_up, static_argnums=2)(x, w, p)
+  wty = jax.jit(narrow.top_down, static_argnums=2)(y, w, p)
   with library.disabled():
-    xla = jax.jit(ops.top_down, static_argnums=(2, 3))(y, w, 1, (size, size))
-  scale = float(jnp.abs(xla).max())
-  np.testing.assert_allclose(got, xla, atol=1e-5 * scale, rtol=0)
-  x = jax.random.normal(keys[2], (n, size, size, c))
-  lhs = jnp.vdot(ops._bottom_up(x, w, 1), y)
-  assert float(jnp.vdot(x, got)) == pytest.approx(float(lhs), rel=1e-5)
+    xla_wx = jax.jit(ops.bottom_up, static_argnums=2)(x, w, 1)
+    xla_wty = jax.jit(ops.top_down, static_argnums=(2, 3))(y, w, 1, (size, size))
+  for got, xla in ((wx, xla_wx), (wty, xla_wty)):
+    np.testing.assert_allclose(got, xla, atol=1e-5 * float(jnp.abs(xla).max()), rtol=0)
+  assert float(jnp.vdot(x, wty)) == pytest.approx(float(jnp.vdot(wx, y)), rel=1e-5)
 
 
 @needs_build
-def test_narrow_top_down_used_exactly_where_it_applies(monkeypatch):
-  """float32, stride 1, an odd kernel onto at most 4 channels from 16k on one CPU device: the
-  native call; 5 channels, 8 channels, stride 2, a 2x2 kernel, bfloat16, `disabled()` or more
-  than one device: XLA's convolutions."""
-  fn = jax.jit(ops.top_down, static_argnums=(2, 3))
-  calls = lambda y, w, stride=1: _native_calls(fn, y, w, stride, (8, 8),
-                                               target=narrow_top_down.TARGET)
-  y16 = jnp.ones((1, 8, 8, 16))
-  assert calls(y16, jnp.ones((3, 3, 3, 16))) == 1
-  assert calls(y16, jnp.ones((5, 5, 4, 16))) == 1
-  assert calls(y16, jnp.ones((3, 3, 5, 16))) == 0
-  assert calls(jnp.ones((1, 8, 8, 8)), jnp.ones((3, 3, 3, 8))) == 0
-  assert calls(jnp.ones((1, 4, 4, 16)), jnp.ones((3, 3, 3, 16)), stride=2) == 0
-  assert calls(y16, jnp.ones((2, 2, 3, 16))) == 0
-  assert calls(y16.astype(jnp.bfloat16), jnp.ones((3, 3, 3, 16))) == 0
+def test_narrow_used_exactly_where_it_applies(monkeypatch):
+  """float32, stride 1, an odd kernel between at most 4 channels and 16k on one CPU device:
+  the native calls; 5 channels, 8 channels, stride 2, a 2x2 kernel, bfloat16, `disabled()` or
+  more than one device: XLA's convolutions."""
+  up = jax.jit(ops.bottom_up, static_argnums=2)
+  down = jax.jit(ops.top_down, static_argnums=(2, 3))
+
+  def calls(w, stride=1, dtype=jnp.float32):
+    k, _, c, o = w.shape
+    x = jnp.ones((1, 8, 8, c), dtype)
+    y = jnp.ones((1, *[ops.output_size(8, k, stride)] * 2, o), dtype)
+    return (_native_calls(up, x, w, stride, target=narrow.BOTTOM_UP),
+            _native_calls(down, y, w, stride, (8, 8), target=narrow.TOP_DOWN))
+
+  assert calls(jnp.ones((3, 3, 3, 16))) == (1, 1)
+  assert calls(jnp.ones((5, 5, 4, 32))) == (1, 1)
+  assert calls(jnp.ones((3, 3, 5, 16))) == (0, 0)
+  assert calls(jnp.ones((3, 3, 3, 8))) == (0, 0)
+  assert calls(jnp.ones((3, 3, 2, 16)), stride=2) == (0, 0)
+  assert calls(jnp.ones((2, 2, 3, 16))) == (0, 0)
+  assert calls(jnp.ones((3, 3, 1, 16)), dtype=jnp.bfloat16) == (0, 0)
   # new shapes below: jit would reuse the traces above
   with library.disabled():
-    assert calls(jnp.ones((1, 8, 8, 32)), jnp.ones((3, 3, 3, 32))) == 0
+    assert calls(jnp.ones((3, 3, 3, 48))) == (0, 0)
   monkeypatch.setattr(jax, "device_count", lambda: 2)
-  assert calls(jnp.ones((1, 8, 8, 48)), jnp.ones((3, 3, 3, 48))) == 0
+  assert calls(jnp.ones((3, 3, 3, 64))) == (0, 0)
 
 
 @needs_build
 def test_train_steps_match_xla_kernels(monkeypatch):
   """Two train steps of CLmser (r = 2, 16 and 32 channels, so both kernels' gradients go
-  native, through the reflection loop, and so does the reconstruction `W_1^T H_1`) with and
-  without the native kernels: the same losses and parameters to 1e-5 relative."""
+  native, through the reflection loop, and so do the first layer's `W_1 x` and the
+  reconstruction `W_1^T H_1`) with and without the native kernels: the same losses and
+  parameters to 1e-5 relative."""
   calls = []
-  for module, name in ((kernel_gradient, "kernel_gradient"),
-                       (narrow_top_down, "narrow_top_down")):
+  for module, name in ((kernel_gradient, "kernel_gradient"), (narrow, "bottom_up"),
+                       (narrow, "top_down")):
     native = getattr(module, name)
     monkeypatch.setattr(module, name, lambda *args, name=name, native=native: (
         calls.append((name, args[2])), native(*args))[1])
   loss_a, params_a = tiny.two_train_steps(jax.jit, (16, 32))
-  # both layers' kernel gradients, at stride 1 and 2; W_1^T onto the image (padding 1)
-  assert sorted(set(calls)) == [("kernel_gradient", 1), ("kernel_gradient", 2),
-                                ("narrow_top_down", 1)]
+  # both layers' kernel gradients, at stride 1 and 2; W_1 and W_1^T (padding 1)
+  assert sorted(set(calls)) == [("bottom_up", 1), ("kernel_gradient", 1),
+                                ("kernel_gradient", 2), ("top_down", 1)]
   with library.disabled():
     loss_b, params_b = tiny.two_train_steps(jax.jit, (16, 32))
   assert loss_a == pytest.approx(loss_b, rel=1e-5)

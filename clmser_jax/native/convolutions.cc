@@ -269,6 +269,69 @@ ffi::Error NarrowTopDown(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y,
   return ffi::Error::Success();
 }
 
+// -------------------------------------------------------------------------- narrow bottom-up
+
+// Y[n, h, w0 + j, o0 : o0 + 16] for the pixels j < count (at most P) of row (n, h). `kEdge`:
+// some of them have taps in the padding, or the group is short.
+template <int P, bool kEdge>
+void OutputGroup(const NarrowShape& d, const float* x, const float* wk, float* y, int64_t n,
+                 int64_t h, int64_t w0, int64_t count, int64_t o0) {
+  Vec sum[P];
+  for (int j = 0; j < P; ++j) sum[j] = Vec{};
+  for (int64_t a = 0; a < d.k; ++a) {
+    const int64_t ih = h + a - d.p;
+    if (ih < 0 || ih >= d.h) continue;  // a padding row
+    const float* x_row = x + (n * d.h + ih) * d.w * d.c;
+    for (int64_t b = 0; b < d.k; ++b)
+      for (int64_t c = 0; c < d.c; ++c) {
+        const Vec wv = *reinterpret_cast<const VecU*>(wk + ((a * d.k + b) * d.c + c) * d.o + o0);
+#pragma GCC unroll 16
+        for (int j = 0; j < P; ++j) {  // unrolled: the sums stay in registers
+          const int64_t iw = w0 + j + b - d.p;
+          if (kEdge && (j >= count || iw < 0 || iw >= d.w)) continue;
+          sum[j] += x_row[iw * d.c + c] * wv;  // a broadcast load, as in Tile
+        }
+      }
+  }
+  float* out = y + ((n * d.h + h) * d.w + w0) * d.o + o0;
+  for (int j = 0; j < (kEdge ? count : P); ++j)
+    *reinterpret_cast<VecU*>(out + j * d.o) = sum[j];
+}
+
+// Rows [r0, r1) of the flattened (n, h), in groups of P pixels, 16 output channels at a time.
+void NarrowBottomUpRows(const NarrowShape& d, const float* x, const float* wk, float* y,
+                        int64_t r0, int64_t r1) {
+  constexpr int P = 8;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / d.h, h = r % d.h;
+    for (int64_t w0 = 0; w0 < d.w; w0 += P)
+      for (int64_t o0 = 0; o0 < d.o; o0 += kLanes) {
+        if (w0 >= d.p && w0 + P - 1 + d.p < d.w)  // every tap inside the row, as in NarrowRows
+          OutputGroup<P, false>(d, x, wk, y, n, h, w0, P, o0);
+        else
+          OutputGroup<P, true>(d, x, wk, y, n, h, w0, std::min<int64_t>(P, d.w - w0), o0);
+      }
+  }
+}
+
+ffi::Error NarrowBottomUp(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
+                          ffi::Buffer<ffi::F32> w, ffi::ResultBuffer<ffi::F32> y,
+                          int64_t padding) {
+  const auto xd = x.dimensions(), wd = w.dimensions(), yd = y->dimensions();
+  const NarrowShape d{xd[0], xd[1], xd[2], wd[3], xd[3], wd[0], padding};
+  if (d.o % kLanes != 0 || wd[1] != d.k || wd[2] != d.c || d.k != 2 * d.p + 1 ||
+      yd[0] != d.n || yd[1] != d.h || yd[2] != d.w || yd[3] != d.o)
+    return ffi::Error::InvalidArgument("narrow_bottom_up: shapes do not match");
+  const int64_t total = d.n * d.h, shares = Shares(pool, total);
+  const float* xs = x.typed_data();
+  const float* ws = w.typed_data();
+  float* ys = y->typed_data();
+  ForEachShare(pool, shares, [&d, xs, ws, ys, total, shares](int64_t i) {
+    NarrowBottomUpRows(d, xs, ws, ys, total * i / shares, total * (i + 1) / shares);
+  });
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserKernelGradient, KernelGradient,
@@ -281,6 +344,14 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserKernelGradient, KernelGradient,
                                   .Attr<int64_t>("padding"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserNarrowTopDown, NarrowTopDown,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("padding"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserNarrowBottomUp, NarrowBottomUp,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()

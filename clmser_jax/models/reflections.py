@@ -83,16 +83,17 @@ def layer_sizes(size: Sequence[int], kernel_size: int, strides: Sequence[int]):
   return sizes
 
 
-def bottom_up_pass(x, encoder, strides, u, f: Activation, dpn: bool, norm: Norm = no_norm):
+def bottom_up_pass(x, encoder, strides, u, f: Activation, dpn: bool, norm: Norm = no_norm,
+                   y1=None):
   """Eq. 3-4: `Y_i = W_i H_{i-1}`, `H_i = f(Y_i + U_i)` for i = 1..d, bottom to top.
 
   `u` holds `U_1..U_{d-1}` from the previous top-down pass, or nothing before the first
-  one (Eq. 3); the top layer has no top-down input. Returns `(Y_1..Y_d, H_1..H_d)`, `Y`
-  after `norm`.
+  one (Eq. 3); the top layer has no top-down input. `y1`, where given, is `W_1 x` computed
+  already. Returns `(Y_1..Y_d, H_1..H_d)`, `Y` after `norm`.
   """
   h, ys, hs = x, [], []
   for i, (w, s) in enumerate(zip(encoder, strides)):
-    y = norm("Y", i + 1, ops.bottom_up(h, w, s))
+    y = norm("Y", i + 1, y1 if i == 0 and y1 is not None else ops.bottom_up(h, w, s))
     h = f(y + u[i]) if dpn and i < len(u) else f(y)
     ys.append(y)
     hs.append(h)
@@ -163,9 +164,12 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
   step's memory then grows by one carry per reflection, not by all its activations.
   """
   sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
+  # `H_0 = x` is clamped: `Y_1 = W_1 x` is the same in every reflection, computed once (and
+  # its kernel gradient taken once, of the summed cotangents).
+  y1 = ops.bottom_up(x, encoder[0], strides[0])
 
   def one_reflection(u, last):
-    ys, hs = bottom_up_pass(x, encoder, strides, u, f, dpn, norm)
+    ys, hs = bottom_up_pass(x, encoder, strides, u, f, dpn, norm, y1)
     if top is None:
       return (*top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion), None)
     logits = top.bottom_up(hs[-1])

@@ -8,7 +8,8 @@ at stride 1 between at most 4 channels and a multiple of 16 (every Table 2 netwo
 XLA:CPU's convolution kernels handle 3 input or 3 output channels poorly. `bottom_up` keeps 16
 output channels of 8 pixels in vector registers and broadcasts `x`; `top_down` sums over `o` in
 vector lanes, 16 / C pixels at a time. Measured on 2 Xeon cores (official CelebA layer,
-`benchmarks/RESULTS.md`, seventh round), 256 x 256 at batch 1: `W^T` 3.4 -> 0.6 ms.
+`benchmarks/RESULTS.md`, seventh round), 256 x 256 at batch 1: `W` 4.2 -> 1.5 ms, `W^T`
+3.4 -> 0.6 ms.
 
 They apply where the library's conditions hold (`library.usable`), at stride 1 with an odd
 kernel (`k = 2 p + 1`, the output the size of the input), `C <= MAX_CHANNELS` and `O` a

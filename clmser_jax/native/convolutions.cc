@@ -1,4 +1,4 @@
-// Two convolutions of CLmser (ops.py) as native XLA:CPU kernels, XLA FFI handlers on float32
+// Three convolutions of CLmser (ops.py) as native XLA:CPU kernels, XLA FFI handlers on float32
 // NHWC signals and HWIO kernels, row-major; rows and columns outside a signal are its zero
 // padding p.
 //
@@ -14,18 +14,21 @@
 // share of the rows sums into its own buffer; the buffers are added up at the end, in a fixed
 // order (the same result every run).
 //
-// ClmserNarrowTopDown, the top-down `U = W^T y` at stride 1 onto a layer of few channels (the
-// reconstruction `U_0 = W_1^T H_1` onto the image's 1-4 channels, Eq. 5):
+// ClmserNarrowBottomUp and ClmserNarrowTopDown, the first layer's two convolutions at stride 1
+// between the image's few channels C (1-4) and O (a multiple of 16): `Y_1 = W_1 x` (Eq. 3-4)
+// and the reconstruction `U_0 = W_1^T H_1` (Eq. 5), k = 2 p + 1:
 //
+//   Y[n, h, w, o] = sum_{a, b, c} x[n, h + a - p, w + b - p, c] W[a, b, c, o]
 //   U[n, h, w, c] = sum_{a, b, o} y[n, h + p - a, w + p - b, o] W[a, b, c, o]
 //
-// y (N, H, W, O), W (k, k, C, O), U (N, H, W, C), k = 2 p + 1. The sum runs over o in vector
+// x, U (N, H, W, C); Y, y (N, H, W, O); W (k, k, C, O). Bottom-up keeps 16 output channels of 8
+// neighbouring pixels in vector registers and broadcasts x. Top-down sums over o in vector
 // lanes: for a group of P = 16 / C neighbouring pixels the P x C partial sums live in vector
-// registers while the taps go by (per tap and 16 channels, C kernel loads and P loads of y), and
-// each is added across its lanes at the end, in a fixed order. Shares of the rows write
-// disjoint outputs.
+// registers while the taps go by (per tap and 16 channels, C kernel loads and P loads of y),
+// and each is added across its lanes at the end, in a fixed order. Groups whose taps all lie
+// inside the row take a path without bounds checks. Shares of the rows write disjoint outputs.
 //
-// Both split the rows between the calling thread and XLA's intra-op pool (ForEachShare).
+// All three split the rows between the calling thread and XLA's intra-op pool (ForEachShare).
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -332,29 +335,20 @@ ffi::Error NarrowBottomUp(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   return ffi::Error::Success();
 }
 
+// What every handler binds: XLA's thread pool, two float32 arrays in and one out.
+auto TwoArraysToOne() {
+  return ffi::Ffi::Bind()
+      .Ctx<ffi::ThreadPool>()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .Arg<ffi::Buffer<ffi::F32>>()
+      .Ret<ffi::Buffer<ffi::F32>>();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserKernelGradient, KernelGradient,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("padding"));
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserNarrowTopDown, NarrowTopDown,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("padding"));
-
+                              TwoArraysToOne().Attr<int64_t>("stride").Attr<int64_t>("padding"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserNarrowBottomUp, NarrowBottomUp,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Ret<ffi::Buffer<ffi::F32>>()
-                                  .Attr<int64_t>("padding"));
+                              TwoArraysToOne().Attr<int64_t>("padding"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserNarrowTopDown, NarrowTopDown,
+                              TwoArraysToOne().Attr<int64_t>("padding"));

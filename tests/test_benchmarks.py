@@ -62,15 +62,19 @@ def test_reflection_scaling_yields_a_row_per_loop(monkeypatch):
   assert all(float(c[6]) > 0 for c in cells[2:])
 
 
-def test_compiler_options_yield_a_row_per_unit(monkeypatch):
-  monkeypatch.setattr(runners, "COMPILES", 1)
-  monkeypatch.setitem(run.SIZES, "stl10", 32)
-  rows = run.compiler_options("stl10", TINY)
+def _assert_a_row_per_unit(rows):
+  """`run.side_by_side`'s rows: one per unit of `run._units`, in order, each with a speed-up."""
   cells = [row.split(" | ") for row in rows]
   assert [(c[1], c[2], c[3]) for c in cells] == [
       ("official", "train", "1"), ("official", "infer", "1"), ("official", "infer", "2"),
       ("paper r=1", "train", "1"), ("paper r=1", "infer", "1")]
   assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
+
+
+def test_compiler_options_yield_a_row_per_unit(monkeypatch):
+  monkeypatch.setattr(runners, "COMPILES", 1)
+  monkeypatch.setitem(run.SIZES, "stl10", 32)
+  _assert_a_row_per_unit(run.compiler_options("stl10", TINY))
 
 
 def test_native_kernel_rows_compare_every_unit(monkeypatch):
@@ -84,12 +88,7 @@ def test_native_kernel_rows_compare_every_unit(monkeypatch):
     real = getattr(runners, name)
     monkeypatch.setattr(runners, name, lambda *a, real=real, **k: (
         native_at_trace.append(library._enabled[0]), real(*a, **k))[1])
-  rows = run.native_kernels("stl10", TINY)
-  cells = [row.split(" | ") for row in rows]
-  assert [(c[1], c[2], c[3]) for c in cells] == [
-      ("official", "train", "1"), ("official", "infer", "1"), ("official", "infer", "2"),
-      ("paper r=1", "train", "1"), ("paper r=1", "infer", "1")]
-  assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
+  _assert_a_row_per_unit(run.native_kernels("stl10", TINY))
   assert native_at_trace == [False, True] * 5
 
 

@@ -31,13 +31,19 @@ def first_call(fn: Callable[[], None]) -> float:
 
 
 def interleaved_medians(fns: dict[str, Callable[[], None]], repeats: int, warmup: int = 1,
-                        settle_s: float = 0.1) -> dict[str, float]:
+                        settle_s: float = 0.1, hot_s: float = 0.1) -> dict[str, float]:
   """Median seconds per call of each of `fns`, called round-robin `repeats` times after
   `warmup` calls each; every `fn` must block until its work is done.
 
-  Each timed call starts after `settle_s` of sleep: the thread pools of XLA:CPU and of
+  Each turn of a `fn` starts after `settle_s` of sleep: the thread pools of XLA:CPU and of
   PyTorch's OpenMP keep spinning for a while after their work, and without the pause each
-  framework would be timed against the other's spinning threads (a 3-40x distortion).
+  framework would be timed against the other's spinning threads (a 3-40x distortion). The
+  turn then calls `fn` untimed for at least `hot_s` (at least once) and times the next call,
+  which so runs hot, as a frame of a stream or a step of a training run does. On these
+  2-core virtual machines multi-threaded work runs at about half speed for its first 30-40 ms
+  after 0.1 s of idling, in both frameworks: the official CelebA network at batch 1 took
+  21.5 ms (JAX) and 19.8 ms (PyTorch) as the first call after the pause, 12.4 and 14.9 ms as
+  the fourth. That is the machine waking up, not either framework.
   """
   for fn in fns.values():
     for _ in range(warmup):
@@ -46,6 +52,10 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], repeats: int, warmup
   for _ in range(repeats):
     for name, fn in fns.items():
       time.sleep(settle_s)
+      start = time.perf_counter()
+      fn()
+      while time.perf_counter() - start < hot_s:
+        fn()
       times[name].append(seconds(fn)[1])
   return {name: statistics.median(t) for name, t in times.items()}
 

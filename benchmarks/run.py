@@ -293,7 +293,8 @@ def machine() -> list[str]:
           f"- machine: {model}, nproc {len(os.sched_getaffinity(0))}, "
           f"JAX devices {jax.devices()}",
           f"- threads: torch {torch.get_num_threads()} (set to nproc); XLA:CPU uses all cores; "
-          "both flush denormals; a 0.1 s pause before every timed call",
+          "both flush denormals; before every timed call a 0.1 s pause, then 0.1 s of untimed calls "
+          "of the same unit (timed hot)",
           f"- versions: python {platform.python_version()}, jax {jax.__version__}, flax "
           f"{flax.__version__}, optax {optax.__version__}, torch {torch.__version__}",
           f"- load average (1/5/15 min) at start: {measure.load_average()}"]

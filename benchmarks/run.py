@@ -38,7 +38,7 @@ import numpy as np
 import optax
 
 from benchmarks import measure, roofline, runners
-from clmser_jax import convert_official, tasks, xla_cpu
+from clmser_jax import convert_official, host_memory, tasks, xla_cpu
 from clmser_jax.config import DTYPES, model_config, task_config
 from clmser_jax.models import build_model
 from clmser_jax.native import library
@@ -283,8 +283,8 @@ def native_kernels(arch: str, plan: Plan) -> list[str]:
 
 # ----------------------------------------------------------------------------------- report
 
-def machine() -> list[str]:
-  """Date, CPU, thread counts and library versions, for the results' header."""
+def machine(reused_memory: bool = False) -> list[str]:
+  """Date, CPU, thread counts, memory policy and library versions, for the results' header."""
   import torch
   with open("/proc/cpuinfo") as f:
     model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
@@ -293,8 +293,10 @@ def machine() -> list[str]:
           f"- machine: {model}, nproc {len(os.sched_getaffinity(0))}, "
           f"JAX devices {jax.devices()}",
           f"- threads: torch {torch.get_num_threads()} (set to nproc); XLA:CPU uses all cores; "
-          "both flush denormals; before every timed call a 0.1 s pause, then 0.1 s of untimed calls "
-          "of the same unit (timed hot)",
+          "both flush denormals; before every timed call a 0.1 s pause, then 0.1 s of untimed "
+          "calls of the same unit (timed hot)",
+          "- host memory: " + ("`clmser_jax.host_memory`'s reuse policy, process-wide (both "
+                               "frameworks)" if reused_memory else "glibc's defaults"),
           f"- versions: python {platform.python_version()}, jax {jax.__version__}, flax "
           f"{flax.__version__}, optax {optax.__version__}, torch {torch.__version__}",
           f"- load average (1/5/15 min) at start: {measure.load_average()}"]
@@ -313,6 +315,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="the roofline's FLOP/s peak in TFLOP/s (default: H200 dense bf16)")
   parser.add_argument("--peak_gbps", type=float, default=H200_GBPS,
                       help="the roofline's memory bandwidth in GB/s (default: H200 HBM3e)")
+  parser.add_argument("--reuse_host_memory", action="store_true",
+                      help="apply clmser_jax.host_memory's policy (the command lines' default) "
+                      "to the whole process, so to both frameworks")
   return parser.parse_args(argv)
 
 
@@ -322,9 +327,9 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
   return dataclasses.replace(plan, large_batch=args.large_batch or plan.large_batch)
 
 
-def report(plan: Plan, command: str) -> str:
+def report(plan: Plan, command: str, reused_memory: bool = False) -> str:
   """Every section, measured now, as markdown."""
-  lines = ["# Benchmarks (issue 7)", "", f"`{command}`", "", *machine(), "",
+  lines = ["# Benchmarks (issue 7)", "", f"`{command}`", "", *machine(reused_memory), "",
            "## Numerics: fast path vs plain autodiff", "", *numerics_check(), ""]
   if "bfloat16" in plan.dtypes:
     lines += ["## Numerics: bfloat16 compute vs float32 (same weights)", "",
@@ -373,7 +378,8 @@ def main(argv=None):
   # steps (and later forward passes) up to 15x slower, a baseline not worth beating.
   torch.set_flush_denormal(True)
   command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
-  text = report(plan_from_args(args), command.strip())
+  reused = args.reuse_host_memory and host_memory.reuse_freed_memory()  # before JAX starts
+  text = report(plan_from_args(args), command.strip(), reused)
   print(text)
   if args.out:
     with open(args.out, "w") as f:

@@ -47,6 +47,8 @@ def test_command_line_selects_dtypes_and_peaks():
   assert (plan.dtypes, plan.large_batch, plan.peak_tflops, plan.peak_gbps) == (
       ("float32", "bfloat16"), 256, 1.0, 2.0)
   assert run.plan_from_args(run.parse_args([])) == run.FULL
+  assert run.parse_args(["--reuse_host_memory"]).reuse_host_memory
+  assert not run.parse_args([]).reuse_host_memory
 
 
 def test_reflection_scaling_yields_a_row_per_loop(monkeypatch):

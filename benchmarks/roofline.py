@@ -5,9 +5,8 @@ roofline of issue 7 (the achieved fraction of the FLOP and memory-bandwidth peak
 (Eq. 3-4) and `W_i^T H_i` top-down (Eq. 5) for each of the `d` layers. Two of them need not
 recur: `Y_1 = W_1 x` is the same in every reflection (the input is clamped), and only the last
 reflection's reconstruction `U_0 = W_1^T H_1` is used. The useful work at `r` reflections is
-then `2 + 2 (d - 1) r` passes, and that is what XLA keeps of an unrolled loop. (The `lax.scan`
-of `reflections.reflect` hoists `Y_1` out of the loop but computes `U_0` in every reflection,
-as part of its carry: one cheap pass, 3 output channels, per reflection.) The U-Net adds one
+then `2 + 2 (d - 1) r` passes, and that is what `reflections.reflect` runs: `Y_1` before its
+`lax.scan`, `U_0` after it. The U-Net adds one
 stride-1 fusion convolution `2 c -> c` per decoder level.
 
 **FLOPs.** `W x` with a `k x k x c_in x c_out` kernel costs `2 c_in c_out` per pair (output

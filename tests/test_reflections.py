@@ -9,6 +9,7 @@ import pytest
 
 from clmser_jax.models import CLmser
 from clmser_jax.models import reflections
+from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.init import he, operator_norm
 from equations import assert_matches, conv, equations_loop, kernels
 
@@ -47,6 +48,19 @@ def test_gradients_through_the_scan_match_the_equations(remat):
   want = jax.grad(_reconstruction_loss(equations_loop, x, 3))(enc)
   for a, b in zip(got, want):
     assert_matches(a, b)
+
+
+def test_the_loop_computes_h1_once_per_reflection():
+  """`H_1` of a top-down pass is `H_1` of the next bottom-up pass (`reflections.bottom_neuron`):
+  the scan's forward pass stacks one array of `H_1`'s shape per reflection for the backward
+  pass, not two."""
+  x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
+  enc, r = kernels(0, CHANNELS), 4
+  jaxpr = jax.make_jaxpr(jax.grad(lambda e: jnp.sum(reflections.reflect(
+      x, e, e, STRIDES, ACTIVATIONS["relu"], True, r) ** 2)))(enc)
+  forward = next(eqn for eqn in jaxpr.jaxpr.eqns if eqn.primitive.name == "scan")
+  stacks = [v.aval.shape for v in forward.outvars if v.aval.ndim == 5]
+  assert stacks.count((r - 1, 2, 12, 11, CHANNELS[0])) == 1, stacks
 
 
 def test_remat_keeps_less_for_the_backward_pass():

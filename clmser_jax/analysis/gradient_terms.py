@@ -33,8 +33,8 @@ from clmser_jax import ops
 from clmser_jax.metrics import reconstruction_loss
 from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.clmser import CLmser
-from clmser_jax.models.reflections import (bottom_up_pass, layer_sizes, reconstruction,
-                                           top_down_pass)
+from clmser_jax.models.reflections import (bottom_neuron, bottom_up_pass, layer_sizes,
+                                           reconstruction, top_down_pass)
 
 USES = ("encoder", "skip", "decoder", "feedback")
 Params = Mapping[str, jax.Array]
@@ -61,7 +61,8 @@ def untied_reflect(x: jax.Array, uses: Mapping[str, Params], model: CLmser) -> j
   def one_reflection(carry, _):
     ys, hs = bottom_up_pass(x, encoder, strides, carry[0], f, model.dpn)
     ys_skip = [ops.bottom_up(h, w, s) for h, w, s in zip([x, *hs[:-1]], skip, strides)]
-    us, h1 = top_down_pass(ys_skip, hs, decoder, strides, sizes, f, model.dpn)
+    us = top_down_pass(ys_skip, hs, decoder, strides, sizes, f, model.dpn)
+    h1 = bottom_neuron(ys_skip[0], us, f, model.dpn)
     # Decoder neurons H_2..H_d as the top-down pass made them, to re-emit U_1..U_{d-1}.
     fused = [f(y + u) if model.dpn else f(u) for y, u in zip(ys_skip[1:], us[1:])]
     us_feedback = [ops.top_down(h, w, s, n) for h, w, s, n in

@@ -88,12 +88,12 @@ def bottom_up_pass(x, encoder, strides, u, f: Activation, dpn: bool, norm: Norm 
   """Eq. 3-4: `Y_i = W_i H_{i-1}`, `H_i = f(Y_i + U_i)` for i = 1..d, bottom to top.
 
   `u` holds `U_1..U_{d-1}` from the previous top-down pass, or nothing before the first
-  one (Eq. 3); the top layer has no top-down input. `y1`, where given, is `W_1 x` computed
-  already. Returns `(Y_1..Y_d, H_1..H_d)`, `Y` after `norm`.
+  one (Eq. 3); the top layer has no top-down input. `y1`, where given, is `Y_1` computed
+  already (`W_1 x` after `norm`). Returns `(Y_1..Y_d, H_1..H_d)`, `Y` after `norm`.
   """
   h, ys, hs = x, [], []
   for i, (w, s) in enumerate(zip(encoder, strides)):
-    y = norm("Y", i + 1, y1 if i == 0 and y1 is not None else ops.bottom_up(h, w, s))
+    y = y1 if i == 0 and y1 is not None else norm("Y", i + 1, ops.bottom_up(h, w, s))
     h = f(y + u[i]) if dpn and i < len(u) else f(y)
     ys.append(y)
     hs.append(h)
@@ -117,25 +117,34 @@ def decoder_neuron(layer: int, y, h, u, f: Activation, dpn: bool, fusion: str):
 
 def top_down_pass(ys, hs, decoder, strides, sizes, f: Activation, dpn: bool,
                   norm: Norm = no_norm, fusion: str = "sum", u_top=None):
-  """Eq. 5: `U_i = W_{i+1}^T H_{i+1}`, `H_i = f(Y_i + U_i)` for i = d-1..1, top to bottom.
+  """Eq. 5: `U_i = W_{i+1}^T H_{i+1}`, `H_i = f(Y_i + U_i)` for i = d-1..2, then `U_1`; top to
+  bottom.
 
   Starts from the top neuron `H_d` of the bottom-up pass, or, given `u_top` (`U_d` from a
-  label layer above, DSP), from `H_d` paired with it like any other neuron (i = d..1).
-  Returns `(U_1..U_{d-1}[, U_d], H_1)`: the new top-down signals (after `norm`) and the
-  bottom decoder neuron, from which `reconstruction` finishes the pass.
+  label layer above, DSP), from `H_d` paired with it like any other neuron (i = d..2).
+  Returns `U_1..U_{d-1}[, U_d]`, the new top-down signals (after `norm`). The pass stops at
+  `U_1`: its bottom neuron `H_1` is `bottom_neuron`'s to compute, where it is needed.
   """
-  def neuron(i, u):
-    u = norm("U", i, u)
-    return u, decoder_neuron(i, ys[i - 1], hs[i - 1], u, f, dpn, fusion)
-
   h, us = hs[-1], []
-  if u_top is not None:
-    u, h = neuron(len(decoder), u_top)
-    us.append(u)
-  for i in reversed(range(1, len(decoder))):
-    u, h = neuron(i, ops.top_down(h, decoder[i], strides[i], sizes[i]))
-    us.append(u)
-  return us[::-1], h
+  top = len(decoder) if u_top is not None else len(decoder) - 1
+  for i in range(top, 0, -1):
+    u = u_top if i == len(decoder) else ops.top_down(h, decoder[i], strides[i], sizes[i])
+    us.append(norm("U", i, u))
+    if i > 1:
+      h = decoder_neuron(i, ys[i - 1], hs[i - 1], us[-1], f, dpn, fusion)
+  return us[::-1]
+
+
+def bottom_neuron(y1, us, f: Activation, dpn: bool, fusion: str = "sum"):
+  """`H_1` of a top-down pass (Eq. 5 at i = 1): `Y_1` paired with `U_1 = us[0]`, or `f(Y_1)`
+  where no signal comes down (d = 1 without a label layer).
+
+  With the input clamped, `Y_1 = W_1 x` is the same in every pass, so this is also `H_1` of
+  the next bottom-up pass (Eq. 4 at i = 1 pairs the same `Y_1` and `U_1`): `reflect` computes
+  it once per reflection, in the bottom-up pass, and the last top-down pass's once, for the
+  reconstruction.
+  """
+  return decoder_neuron(1, y1, None, us[0], f, dpn, fusion) if us else f(y1)
 
 
 def reconstruction(h1, decoder, strides, sizes):
@@ -152,11 +161,12 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
 
   Returns `U_0`, the top-down signal to the input layer after the last reflection; with a
   label layer `top` (DSP), `(U_0, Y_{d+1})`: also the logits of the last bottom-up pass. The
-  loop carries `H_1`, not `U_0`: only the last reflection's `U_0 = W_1^T H_1` is read, so it
-  is computed once, after the loop. A
-  `norm` that holds state (BatchNorm) and `fusion='post_mean'` are for one pass (config
-  validation). `unroll` unrolls the scan (the same numbers; the benchmarks' reference for the
-  loop).
+  loop carries only `U` (and the logits): each reflection computes `H_1` once, in its
+  bottom-up pass, which is also the previous top-down pass's last neuron (`bottom_neuron`).
+  The last reflection's `H_1` and `U_0 = W_1^T H_1`, the only ones read, are computed once,
+  after the loop. A `norm` that holds state (BatchNorm) and `fusion='post_mean'` are for one
+  pass (config validation). `unroll` unrolls the scan (the same numbers; the benchmarks'
+  reference for the loop).
 
   `remat` (r > 1) trades time for memory in training: all r reflections run in the scan, from
   `U = 0` (`f(Y_i + 0) = f(Y_i)`, the same numbers), and each keeps only its carry for the
@@ -166,16 +176,15 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
   sizes = layer_sizes(x.shape[1:3], encoder[0].shape[0], strides)
   # `H_0 = x` is clamped: `Y_1 = W_1 x` is the same in every reflection, computed once (and
   # its kernel gradient taken once, of the summed cotangents).
-  y1 = ops.bottom_up(x, encoder[0], strides[0])
+  y1 = norm("Y", 1, ops.bottom_up(x, encoder[0], strides[0]))
 
   def one_reflection(u, last):
     ys, hs = bottom_up_pass(x, encoder, strides, u, f, dpn, norm, y1)
     if top is None:
-      return (*top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion), None)
+      return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion), None
     logits = top.bottom_up(hs[-1])
     u_top = top.top_down(top.neurons(logits, last), hs[-1].shape)
-    return (*top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion, u_top),
-            logits)
+    return top_down_pass(ys, hs, decoder, strides, sizes, f, dpn, norm, fusion, u_top), logits
 
   def body(carry, t):
     return one_reflection(carry[0], t == reflections - 1), None
@@ -189,6 +198,6 @@ def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections:
     state = one_reflection([], reflections == 1)
     if reflections > 1:
       state, _ = jax.lax.scan(body, state, jnp.arange(1, reflections), unroll=unroll)
-  _, h1, logits = state
-  u0 = reconstruction(h1, decoder, strides, sizes)
+  us, logits = state
+  u0 = reconstruction(bottom_neuron(y1, us, f, dpn, fusion), decoder, strides, sizes)
   return u0 if top is None else (u0, logits)

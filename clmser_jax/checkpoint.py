@@ -10,6 +10,7 @@ import contextlib
 import os
 import tempfile
 
+import jax
 import orbax.checkpoint as ocp
 
 from clmser_jax.faults import InputError, one_line
@@ -29,6 +30,7 @@ def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
   """The manager of `workdir/checkpoints`; it deletes saves a killed run left unfinished."""
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
+      item_handlers=ocp.StandardCheckpointHandler(),
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                            cleanup_tmp_directories=True))
 
@@ -39,24 +41,51 @@ def reader(workdir: str) -> ocp.CheckpointManager:
   orbax's temporary folders, never listed as steps)."""
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
+      item_handlers=ocp.StandardCheckpointHandler(),
       options=ocp.CheckpointManagerOptions(read_only=True, create=False,
                                            save_interval_steps=0))
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+  """Each leaf's shape (a Python number's is `()`), keyed by its path (`params/W_1`,
+  `opt_state/0/mu/W_1`, ...)."""
+  return {jax.tree_util.keystr(path, simple=True, separator="/"): tuple(getattr(leaf, "shape", ()))
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def difference(stored, abstract_state) -> str | None:
+  """The first place where a checkpoint's tree (orbax's metadata, `stored`) and
+  `abstract_state` differ, in `abstract_state`'s order (step, params, optimizer state): a path
+  only one of them has, or a shape. None where they agree."""
+  found, expected = _shapes(stored), _shapes(abstract_state)
+  for path in [*expected, *(p for p in found if p not in expected)]:
+    if path not in found:
+      return f"it has no {path}"
+    if path not in expected:
+      return f"it has {path}, which this config's train state has not"
+    if found[path] != expected[path]:
+      return f"its {path} has shape {found[path]}, this config's {expected[path]}"
+  return None
 
 
 def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
   """`(state, step)` of the latest checkpoint, or `(None, 0)` when there is none.
 
-  A checkpoint whose tree or shapes differ from `abstract_state` raises `InputError`.
+  A checkpoint whose tree or shapes differ from `abstract_state` raises `InputError`, naming
+  the first difference (`difference`, from orbax's metadata: no array is read).
   """
   step = mngr.latest_step()
   if step is None:
     return None, 0
-  try:
-    return mngr.restore(step, args=ocp.args.StandardRestore(abstract_state)), step
-  except ValueError as error:
-    workdir = os.path.dirname(str(mngr.directory))
-    raise InputError(f"the checkpoint in {workdir} was written by a different model config: "
-                     f"{one_line(str(error))}") from None
+  mismatch = difference(mngr.item_metadata(step).tree, abstract_state)
+  if mismatch is None:
+    try:
+      return mngr.restore(step, args=ocp.args.StandardRestore(abstract_state)), step
+    except ValueError as error:  # what the metadata does not show: orbax's own checks
+      mismatch = one_line(str(error))
+  workdir = os.path.dirname(str(mngr.directory))
+  raise InputError(f"the checkpoint in {workdir} was written by a different model config: "
+                   f"{mismatch}")
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state) -> None:

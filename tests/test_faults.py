@@ -3,12 +3,14 @@ clear line."""
 import os
 import signal
 
+import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 import subprocesses
 import tiny
-from clmser_jax import faults, train
+from clmser_jax import checkpoint, faults, train
 
 STEPS = 16
 # Every step is checkpointed, so kills land in and between saves.
@@ -95,14 +97,33 @@ def test_unwritable_workdir(tmp_path):
     train.train_and_evaluate(tiny.get_config(), str(tmp_path / "file" / "run"))
 
 
-def test_checkpoint_from_a_different_model_config(tmp_path):
+def test_checkpoint_from_a_different_model_config(tmp_path, monkeypatch):
   other = tiny.get_config()
   other.num_train_steps = 1
-  other.model.channels = (4, 16)
+  other.model.channels = (4, 16)  # tiny's are (4, 8): W_2 is (3, 3, 4, 8)
   train.train_and_evaluate(other, str(tmp_path))
-  with pytest.raises(faults.InputError, match=rf"^the checkpoint in {tmp_path} was written by "
-                                              r"a different model config: \S"):
+
+  def restore(*args, **kwargs):
+    raise AssertionError("the mismatch is found in the metadata, before any array is read")
+
+  monkeypatch.setattr(ocp.CheckpointManager, "restore", restore)
+  with pytest.raises(faults.InputError, match=(
+      rf"^the checkpoint in {tmp_path} was written by a different model config: its params/W_2 "
+      r"has shape \(3, 3, 4, 16\), this config's \(3, 3, 4, 8\)$")):
     train.train_and_evaluate(tiny.get_config(), str(tmp_path))
+
+
+def test_difference_names_a_missing_an_extra_and_a_reshaped_leaf():
+  array = lambda *shape: jax.ShapeDtypeStruct(shape, np.float32)
+  state = {"step": array(), "params": {"W_1": array(3, 3, 3, 4), "W_2": array(3, 3, 4, 8)}}
+  assert checkpoint.difference(state, state) is None
+  fewer = {"step": array(), "params": {"W_1": array(3, 3, 3, 4)}}
+  assert checkpoint.difference(fewer, state) == "it has no params/W_2"
+  assert checkpoint.difference(state, fewer) == (
+      "it has params/W_2, which this config's train state has not")
+  wider = {"step": array(), "params": {"W_1": array(3, 3, 3, 8), "W_2": array(3, 3, 8, 8)}}
+  assert checkpoint.difference(wider, state) == (
+      "its params/W_1 has shape (3, 3, 3, 8), this config's (3, 3, 3, 4)")
 
 
 @pytest.mark.parametrize("flags, line", [

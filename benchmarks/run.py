@@ -17,8 +17,8 @@ machine, and the cost of the reflection loop. Not part of the test suite.
    compile time, memory.
 4. On the CPU: `xla_cpu.jit` (the trainer's compiler options) against `jax.jit` with XLA's
    defaults, both JAX, interleaved: the official network's units and the paper CLmser at r = 1;
-   and the same units with the native kernels (`clmser_jax.native`: the kernel gradient and
-   the first layer's `W_1 x` and `W_1^T`) against XLA's own operations.
+   and the same units with the native kernels (`clmser_jax.native`: the kernel gradient, the
+   first layer's `W_1 x` and `W_1^T`, the strided `W^T`) against XLA's own operations.
 `--quick` runs 96 x 96 only with fewer reflections and repeats (a few minutes on 2 cores).
 """
 from __future__ import annotations

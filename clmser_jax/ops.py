@@ -8,8 +8,9 @@ is the adjoint of `W` for every stride and every (even or odd) size: `<W x, y> =
 On narrow layers `W^T` is computed phase by phase (`_top_down`): per output phase, a
 strided transposed convolution is a stride-1 convolution of `y` with the taps that reach that
 phase, which skips the zeros a dilated `lax.conv_transpose` inserts into `y` (XLA:CPU also
-hands such convolutions to a faster library). From and onto the image's few channels at
-stride 1, on one CPU device, `W` and `W^T` are native kernels (`native.narrow`).
+hands such convolutions to a faster library). On one CPU device, in float32, native kernels
+take over: `W` and `W^T` from and onto the image's few channels at stride 1 (`native.narrow`),
+and the strided `W^T` onto a multiple of 16 channels (`native.top_down`, phase by phase too).
 
 Both carry custom VJPs built from the pair itself and `weight_gradient` (on one CPU device a
 native kernel, `native.kernel_gradient`; else a forward convolution, or per-tap matrix products
@@ -32,6 +33,7 @@ import numpy as np
 from jax import lax
 
 from clmser_jax.native import kernel_gradient, narrow
+from clmser_jax.native import top_down as native_top_down
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 MAX_PHASE_CHANNELS = 128  # `_top_down`'s choice, see there
@@ -120,10 +122,13 @@ def _top_down(y, w, stride, size):
   """`W^T y`, phase by phase where the phases have at most `MAX_PHASE_CHANNELS` channels
   (`s^2 c` for a lower layer of `c` channels), else as XLA's transposed convolution. Measured
   on XLA:CPU (official CelebA layers, batch 1-32): the phases are 1.5-2.4x faster with 64
-  channels, 1-2.4x with 128, and 0.5-1.0x with 256 or more. At stride 1 onto a few channels
-  (the reconstruction `U_0`) on one CPU device, a native kernel (`native.narrow`)."""
+  channels, 1-2.4x with 128, and 0.5-1.0x with 256 or more. On one CPU device, in float32, a
+  native kernel instead: at stride 1 onto a few channels (the reconstruction `U_0`,
+  `native.narrow`), and strided onto a multiple of 16 channels (`native.top_down`)."""
   if narrow.applies(y, w, stride):
     return narrow.top_down(y, w, conv_padding(w.shape[0]))
+  if native_top_down.applies(y, w, stride):
+    return native_top_down.top_down(y, w, stride, conv_padding(w.shape[0]), size)
   if stride == 1 or stride * stride * w.shape[2] > MAX_PHASE_CHANNELS:
     return _dilated_top_down(y, w, stride, size)
   return _phase_top_down(y, w, stride, size)

@@ -1,7 +1,7 @@
 """`clmser_jax.native`: the kernel gradient the same as XLA's operations and as autodiff, the
-first layer's `W` and `W^T` the same as XLA's convolutions and each other's adjoint, each used
-exactly where it applies; the library built once into the cache, and XLA's kernels where it
-cannot build."""
+first layer's `W` and `W^T` and the strided `W^T` the same as XLA's convolutions and adjoints of
+`W`, each used exactly where it applies; the library built once into the cache, and XLA's
+kernels where it cannot build."""
 import platform
 import shutil
 
@@ -13,7 +13,7 @@ from absl import logging
 
 import tiny
 from clmser_jax import ops
-from clmser_jax.native import build, kernel_gradient, library, narrow
+from clmser_jax.native import build, kernel_gradient, library, narrow, top_down
 
 BUILDABLE = platform.system() == "Linux" and platform.machine() == "x86_64" and bool(
     shutil.which("c++"))
@@ -34,7 +34,8 @@ def _native_calls(fn, *args, target=kernel_gradient.TARGET) -> int:
 def test_it_builds_and_registers_here():
   """Where a build is possible (CI's machines), it must happen: no silent fallback."""
   assert library.registered()
-  assert set(library.HANDLERS) == {kernel_gradient.TARGET, narrow.BOTTOM_UP, narrow.TOP_DOWN}
+  assert set(library.HANDLERS) == {kernel_gradient.TARGET, narrow.BOTTOM_UP, narrow.TOP_DOWN,
+                                   top_down.TARGET}
 
 
 @needs_build
@@ -137,21 +138,74 @@ def test_narrow_used_exactly_where_it_applies(monkeypatch):
 
 
 @needs_build
+@pytest.mark.parametrize("n,size,c,o,stride,k", [
+    (2, 16, 16, 32, 2, 3),  # even size; 16 channels: groups of 8 pixels
+    (1, 15, 48, 16, 2, 3),  # odd size; 48 = 32 + 16 channels
+    (1, 40, 112, 16, 2, 3),  # 112 = 64 + 32 + 16; rows long enough for groups inside them
+    (3, 9, 64, 40, 2, 3),  # y's channels not a multiple of 16
+    (2, 11, 16, 8, 3, 5),  # stride 3, a 5x5 kernel
+    (1, 4, 80, 20, 2, 3),  # a 2x2 y: most taps in the padding
+    (2, 2, 16, 4, 2, 5),  # a 5x5 kernel onto a 2x2 image
+])
+def test_strided_top_down_matches_xla_and_the_adjoint(n, size, c, o, stride, k):
+  """`W^T y` against XLA's transposed convolution (native kernels off), to 1e-5 of the scale,
+  and against XLA's `W x`: `<W x, y> = <x, W^T y>` for random `x` and `y`."""
+  keys = jax.random.split(jax.random.key(size + c + o), 3)
+  x = jax.random.normal(keys[0], (n, size, size, c))
+  out = ops.output_size(size, k, stride)
+  y = jax.random.normal(keys[1], (n, out, out, o))
+  w = jax.random.normal(keys[2], (k, k, c, o))
+  got = jax.jit(top_down.top_down, static_argnums=(2, 3, 4))(
+      y, w, stride, ops.conv_padding(k), (size, size))
+  with library.disabled():
+    xla = jax.jit(ops.top_down, static_argnums=(2, 3))(y, w, stride, (size, size))
+  np.testing.assert_allclose(got, xla, atol=1e-5 * float(jnp.abs(xla).max()), rtol=0)
+  wx = ops._bottom_up(x, w, stride)
+  assert float(jnp.vdot(x, got)) == pytest.approx(float(jnp.vdot(wx, y)), rel=1e-5)
+
+
+@needs_build
+def test_strided_top_down_used_exactly_where_it_applies(monkeypatch):
+  """float32, stride 2 or more, onto 16k channels on one CPU device: the native call; 8
+  channels, stride 1, bfloat16, `disabled()` or more than one device: XLA's convolutions."""
+  down = jax.jit(ops.top_down, static_argnums=(2, 3))
+
+  def calls(c, stride=2, dtype=jnp.float32):
+    y = jnp.ones((1, *[ops.output_size(8, 3, stride)] * 2, 16), dtype)
+    return _native_calls(down, y, jnp.ones((3, 3, c, 16)), stride, (8, 8),
+                         target=top_down.TARGET)
+
+  assert calls(16) == 1
+  assert calls(32, stride=3) == 1
+  assert calls(8) == 0
+  assert calls(48, stride=1) == 0
+  assert calls(64, dtype=jnp.bfloat16) == 0
+  # new shapes below: jit would reuse the traces above
+  with library.disabled():
+    assert calls(80) == 0
+  monkeypatch.setattr(jax, "device_count", lambda: 2)
+  assert calls(96) == 0
+
+
+@needs_build
 def test_train_steps_match_xla_kernels(monkeypatch):
   """Two train steps of CLmser (r = 2, 16 and 32 channels, so both kernels' gradients go
   native, through the reflection loop, and so do the first layer's `W_1 x` and the
-  reconstruction `W_1^T H_1`) with and without the native kernels: the same losses and
-  parameters to 1e-5 relative."""
+  reconstruction `W_1^T H_1`, and the second layer's strided `W_2^T`) with and without the
+  native kernels: the same losses and parameters to 1e-5 relative."""
   calls = []
   for module, name in ((kernel_gradient, "kernel_gradient"), (narrow, "bottom_up"),
-                       (narrow, "top_down")):
-    native = getattr(module, name)
-    monkeypatch.setattr(module, name, lambda *args, name=name, native=native: (
-        calls.append((name, args[2])), native(*args))[1])
+                       (narrow, "top_down"), (top_down, "top_down")):
+    native, label = getattr(module, name), f"{module.__name__.rsplit('.', 1)[1]}.{name}"
+    monkeypatch.setattr(module, name, lambda *args, label=label, native=native: (
+        calls.append((label, args[2])), native(*args))[1])
   loss_a, params_a = tiny.two_train_steps(jax.jit, (16, 32))
-  # both layers' kernel gradients, at stride 1 and 2; W_1 and W_1^T (padding 1)
-  assert sorted(set(calls)) == [("bottom_up", 1), ("kernel_gradient", 1),
-                                ("kernel_gradient", 2), ("top_down", 1)]
+  # both layers' kernel gradients, at stride 1 and 2; W_1 and W_1^T (padding 1); W_2^T
+  # (stride 2)
+  assert sorted(set(calls)) == [("kernel_gradient.kernel_gradient", 1),
+                                ("kernel_gradient.kernel_gradient", 2),
+                                ("narrow.bottom_up", 1), ("narrow.top_down", 1),
+                                ("top_down.top_down", 2)]
   with library.disabled():
     loss_b, params_b = tiny.two_train_steps(jax.jit, (16, 32))
   assert loss_a == pytest.approx(loss_b, rel=1e-5)

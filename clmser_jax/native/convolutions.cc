@@ -1,4 +1,4 @@
-// Three convolutions of CLmser (ops.py) as native XLA:CPU kernels, XLA FFI handlers on float32
+// Four convolutions of CLmser (ops.py) as native XLA:CPU kernels, XLA FFI handlers on float32
 // NHWC signals and HWIO kernels, row-major; rows and columns outside a signal are its zero
 // padding p.
 //
@@ -28,7 +28,20 @@
 // and each is added across its lanes at the end, in a fixed order. Groups whose taps all lie
 // inside the row take a path without bounds checks. Shares of the rows write disjoint outputs.
 //
-// All three split the rows between the calling thread and XLA's intra-op pool (ForEachShare).
+// ClmserTopDown, the top-down `U = W^T y` (Eq. 5) of a strided layer onto C channels (a
+// multiple of 16), with the kernel passed transposed, wt (k, k, O, C):
+//
+//   U[n, j, l, i] = sum over the taps (a, b) with s t = j + p - a, s u = l + p - b of
+//                   sum_o y[n, t, u, o] wt[a, b, o, i]
+//
+// y (N, OH, OW, O), U (N, H, W, C). The output pixels of one row and one column phase
+// l mod s share their taps b and read consecutive columns u of y. For a group of P such pixels
+// and 16 NV channels the P x NV sums live in vector registers while the taps and o go by (per
+// tap and o, NV kernel loads and P broadcasts of y): no product with the zeros a transposed
+// convolution inserts. Rows go in chunks whose rows of y stay in cache, each chunk one block of
+// channels after the other. Shares of the rows write disjoint outputs.
+//
+// All four split the rows between the calling thread and XLA's intra-op pool (ForEachShare).
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -156,6 +169,16 @@ int64_t Shares(ffi::ThreadPool& pool, int64_t rows) {
   return std::clamp<int64_t>(pool.num_threads(), 1, rows);
 }
 
+// `rows(d, in, w, out, r0, r1)` over shares of the rows [0, total) that write disjoint outputs.
+template <typename Shape, typename RowsFn>
+void ShareRows(ffi::ThreadPool& pool, const Shape& d, int64_t total, RowsFn rows,
+               const float* in, const float* w, float* out) {
+  const int64_t shares = Shares(pool, total);
+  ForEachShare(pool, shares, [&d, rows, in, w, out, total, shares](int64_t i) {
+    rows(d, in, w, out, total * i / shares, total * (i + 1) / shares);
+  });
+}
+
 ffi::Error KernelGradient(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
                           ffi::Buffer<ffi::F32> g, ffi::ResultBuffer<ffi::F32> dw,
                           int64_t stride, int64_t padding) {
@@ -261,14 +284,8 @@ ffi::Error NarrowTopDown(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y,
   if (d.o % kLanes != 0 || d.c < 1 || d.c > 4 || wd[1] != d.k || wd[3] != d.o ||
       d.k != 2 * d.p + 1 || ud[0] != d.n || ud[1] != d.h || ud[2] != d.w || ud[3] != d.c)
     return ffi::Error::InvalidArgument("narrow_top_down: shapes do not match");
-  const RowsFn rows = rows_of[d.c - 1];
-  const int64_t total = d.n * d.h, shares = Shares(pool, total);
-  const float* ys = y.typed_data();
-  const float* ws = w.typed_data();
-  float* us = u->typed_data();
-  ForEachShare(pool, shares, [&d, rows, ys, ws, us, total, shares](int64_t i) {
-    rows(d, ys, ws, us, total * i / shares, total * (i + 1) / shares);
-  });
+  ShareRows(pool, d, d.n * d.h, rows_of[d.c - 1], y.typed_data(), w.typed_data(),
+            u->typed_data());
   return ffi::Error::Success();
 }
 
@@ -325,13 +342,98 @@ ffi::Error NarrowBottomUp(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   if (d.o % kLanes != 0 || wd[1] != d.k || wd[2] != d.c || d.k != 2 * d.p + 1 ||
       yd[0] != d.n || yd[1] != d.h || yd[2] != d.w || yd[3] != d.o)
     return ffi::Error::InvalidArgument("narrow_bottom_up: shapes do not match");
-  const int64_t total = d.n * d.h, shares = Shares(pool, total);
-  const float* xs = x.typed_data();
-  const float* ws = w.typed_data();
-  float* ys = y->typed_data();
-  ForEachShare(pool, shares, [&d, xs, ws, ys, total, shares](int64_t i) {
-    NarrowBottomUpRows(d, xs, ws, ys, total * i / shares, total * (i + 1) / shares);
-  });
+  ShareRows(pool, d, d.n * d.h, NarrowBottomUpRows, x.typed_data(), w.typed_data(),
+            y->typed_data());
+  return ffi::Error::Success();
+}
+
+// ------------------------------------------------------------------------------ top-down
+
+struct TopDownShape {
+  int64_t n, h, w, c, oh, ow, o, k, s, p;  // U (n, h, w, c), y (n, oh, ow, o), W k x k
+};
+
+// U[n, j, l, i0 : i0 + 16 NV] for the pixels l = rx + s (m0 + q), q < count (at most P), of
+// output row (n, j) and column phase rx: the pixels whose taps b are the same. `kEdge`: some
+// of them read columns of y outside it, or the group is short.
+template <int P, int NV, bool kEdge>
+void TopDownGroup(const TopDownShape& d, const float* y, const float* wt, float* u, int64_t n,
+                  int64_t j, int64_t rx, int64_t m0, int64_t count, int64_t i0) {
+  Vec sum[P][NV];
+  for (int q = 0; q < P; ++q)
+    for (int v = 0; v < NV; ++v) sum[q][v] = Vec{};
+  for (int64_t a = 0; a < d.k; ++a) {
+    const int64_t row = j + d.p - a;  // = s t
+    if (row < 0 || row % d.s != 0 || row / d.s >= d.oh) continue;
+    const float* y_row = y + (n * d.oh + row / d.s) * d.ow * d.o;
+    for (int64_t b = 0; b < d.k; ++b) {
+      const int64_t col = rx + d.p - b;  // = s (u - m), u the column of y
+      if (FloorDiv(col, d.s) * d.s != col) continue;
+      const int64_t e = FloorDiv(col, d.s);
+      const float* tap = wt + (a * d.k + b) * d.o * d.c + i0;
+      for (int64_t oc = 0; oc < d.o; ++oc) {
+        Vec wv[NV];
+        for (int v = 0; v < NV; ++v)
+          wv[v] = *reinterpret_cast<const VecU*>(tap + oc * d.c + kLanes * v);
+#pragma GCC unroll 12
+        for (int q = 0; q < P; ++q) {  // unrolled: the sums stay in registers
+          const int64_t iu = m0 + q + e;
+          if (kEdge && (q >= count || iu < 0 || iu >= d.ow)) continue;
+          const float yv = y_row[iu * d.o + oc];  // a broadcast load, as in Tile
+          for (int v = 0; v < NV; ++v) sum[q][v] += yv * wv[v];
+        }
+      }
+    }
+  }
+  float* out = u + ((n * d.h + j) * d.w + rx + d.s * m0) * d.c + i0;
+  for (int q = 0; q < (kEdge ? count : P); ++q)
+    for (int v = 0; v < NV; ++v)
+      *reinterpret_cast<VecU*>(out + d.s * q * d.c + kLanes * v) = sum[q][v];
+}
+
+// Channels [i0, i0 + 16 NV) of output rows [r0, r1) of the flattened (n, j), P pixels at a time.
+template <int P, int NV>
+void TopDownBlock(const TopDownShape& d, const float* y, const float* wt, float* u, int64_t r0,
+                  int64_t r1, int64_t i0) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / d.h, j = r % d.h;
+    for (int64_t rx = 0; rx < d.s && rx < d.w; ++rx) {
+      const int64_t pixels = CeilDiv(d.w - rx, d.s);  // l = rx + s m < W
+      // columns of y read by pixel m: m + e for the taps' e in [lo, hi]
+      const int64_t lo = FloorDiv(rx + d.p - (d.k - 1), d.s), hi = FloorDiv(rx + d.p, d.s);
+      for (int64_t m0 = 0; m0 < pixels; m0 += P) {
+        if (m0 + lo >= 0 && m0 + P - 1 + hi < d.ow && m0 + P <= pixels)
+          TopDownGroup<P, NV, false>(d, y, wt, u, n, j, rx, m0, P, i0);
+        else
+          TopDownGroup<P, NV, true>(d, y, wt, u, n, j, rx, m0,
+                                    std::min<int64_t>(P, pixels - m0), i0);
+      }
+    }
+  }
+}
+
+// Rows [r0, r1) of the flattened (n, j) into u, in chunks whose rows of y stay in cache; per
+// chunk, one block of channels after the other, so that block's taps stay in cache too.
+void TopDownRows(const TopDownShape& d, const float* y, const float* wt, float* u, int64_t r0,
+                 int64_t r1) {
+  const int64_t chunk = std::max<int64_t>(1, d.s * (int64_t{1} << 16) / (d.ow * d.o));
+  for (int64_t c0 = r0; c0 < r1; c0 += chunk) {
+    const int64_t c1 = std::min(r1, c0 + chunk);
+    int64_t i0 = 0;
+    for (; i0 + 4 * kLanes <= d.c; i0 += 4 * kLanes) TopDownBlock<6, 4>(d, y, wt, u, c0, c1, i0);
+    for (; i0 + 2 * kLanes <= d.c; i0 += 2 * kLanes) TopDownBlock<10, 2>(d, y, wt, u, c0, c1, i0);
+    for (; i0 < d.c; i0 += kLanes) TopDownBlock<8, 1>(d, y, wt, u, c0, c1, i0);
+  }
+}
+
+ffi::Error TopDown(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> y, ffi::Buffer<ffi::F32> wt,
+                   ffi::ResultBuffer<ffi::F32> u, int64_t stride, int64_t padding) {
+  const auto yd = y.dimensions(), wd = wt.dimensions(), ud = u->dimensions();
+  const TopDownShape d{ud[0], ud[1], ud[2], ud[3], yd[1], yd[2], yd[3], wd[0], stride, padding};
+  if (d.c % kLanes != 0 || wd[1] != d.k || wd[2] != d.o || wd[3] != d.c || yd[0] != d.n ||
+      d.s < 1)
+    return ffi::Error::InvalidArgument("top_down: shapes do not match");
+  ShareRows(pool, d, d.n * d.h, TopDownRows, y.typed_data(), wt.typed_data(), u->typed_data());
   return ffi::Error::Success();
 }
 
@@ -352,3 +454,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserNarrowBottomUp, NarrowBottomUp,
                               TwoArraysToOne().Attr<int64_t>("padding"));
 XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserNarrowTopDown, NarrowTopDown,
                               TwoArraysToOne().Attr<int64_t>("padding"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ClmserTopDown, TopDown,
+                              TwoArraysToOne().Attr<int64_t>("stride").Attr<int64_t>("padding"));

@@ -23,7 +23,8 @@ from clmser_jax.native import build
 SOURCE = pathlib.Path(__file__).with_name("convolutions.cc")
 HANDLERS = {"clmser_kernel_gradient": "ClmserKernelGradient",  # XLA target: symbol in SOURCE
             "clmser_narrow_bottom_up": "ClmserNarrowBottomUp",
-            "clmser_narrow_top_down": "ClmserNarrowTopDown"}
+            "clmser_narrow_top_down": "ClmserNarrowTopDown",
+            "clmser_top_down": "ClmserTopDown"}
 LANES = 16  # floats per vector in the kernels: the channels they sum over are a multiple
 _enabled = [os.environ.get("CLMSER_JAX_NATIVE", "1") != "0"]
 

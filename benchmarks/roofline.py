@@ -24,16 +24,33 @@ and reads its float32 kernel once per batch. In a train step each gradient pass 
 writes as much again (input gradient: the output cotangent in, the input cotangent out;
 kernel gradient: input and output cotangent in), and Adam reads parameters, gradients and
 both moments and writes three of them back: `7 x 4` bytes per parameter per batch.
+
+**Peaks.** Unless given, the roofline's peaks are measured on the device at hand
+(`measured_peaks`): the FLOP/s of a large matrix product in the compute dtype and the bytes/s
+of an elementwise pass that reads and writes a large array in place. They are what the device
+delivers to XLA, not its datasheet's figures, so the fractions read the same on a laptop CPU
+and a GPU.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 
+import jax
+import jax.numpy as jnp
+
+from benchmarks import measure
+from clmser_jax import xla_cpu
 from clmser_jax.models.reflections import layer_sizes
 
 ADAM_BYTES_PER_PARAM = 7 * 4
 IMAGE_CHANNELS = 3  # RGB, the benchmarks' reconstruction task (no mask channel)
 KERNEL_BYTES = 4  # parameters stay float32 (`CLmser.dtype` is the compute dtype only)
+# `measured_peaks`' matrix product (n x n) and elementwise pass (MiB): large enough to be
+# bound by arithmetic and by memory, on the CPU within a second, on accelerators beyond
+# their launch overheads.
+PEAK_SIZES = {"cpu": (2048, 256)}
+ACCELERATOR_PEAK_SIZES = (8192, 1024)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,3 +121,41 @@ def bytes_per_image(model, size, batch: int, dtype_bytes: int, train: bool = Fal
     total += _pass_count(p, train) * (dtype_bytes * _signal_elements(p)
                                       + KERNEL_BYTES * _kernel_elements(p) / batch)
   return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Peaks:
+  """A roofline's ceilings: FLOP/s in TFLOP/s and memory bandwidth in GB/s."""
+  tflops: float
+  gbps: float
+
+
+def peak_sizes() -> tuple[int, int]:
+  """`(n, mib)` of `measured_peaks` on JAX's default backend."""
+  return PEAK_SIZES.get(jax.default_backend(), ACCELERATOR_PEAK_SIZES)
+
+
+@functools.cache
+def measured_peaks(dtype: str, repeats: int = 5) -> Peaks:
+  """This device's achievable peaks in `dtype`, sized by `peak_sizes`."""
+  return time_peaks(dtype, *peak_sizes(), repeats)
+
+
+def time_peaks(dtype: str, n: int, mib: int, repeats: int) -> Peaks:
+  """An `n x n` matrix product (`2 n^3` FLOPs) and an in-place elementwise pass over `mib` MiB
+  (read once, written once: twice its bytes), each the fastest of `repeats` calls after a
+  warm-up, compiled as the steps are (`xla_cpu.jit`)."""
+  a = jnp.ones((n, n), dtype)
+  product = xla_cpu.jit(jnp.matmul)
+  jax.block_until_ready(product(a, a))
+  product_s = min(measure.seconds(lambda: jax.block_until_ready(product(a, a)))[1]
+                  for _ in range(repeats))
+  x = [jnp.ones(mib * 2**20 // jnp.dtype(dtype).itemsize, dtype)]
+  scale = xla_cpu.jit(lambda v: v * 0.5, donate_argnums=0)
+
+  def one_pass():
+    x[0] = jax.block_until_ready(scale(x[0]))
+
+  one_pass()
+  pass_s = min(measure.seconds(one_pass)[1] for _ in range(repeats))
+  return Peaks(2 * n**3 / product_s / 1e12, 2 * x[0].nbytes / pass_s / 1e9)

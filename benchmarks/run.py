@@ -2,7 +2,7 @@
 machine, and the cost of the reflection loop. Not part of the test suite.
 
   PYTHONPATH=. python -m benchmarks.run [--quick] [--out benchmarks/RESULTS.md]
-      [--dtype float32 bfloat16] [--large_batch 256] [--peak_tflops 989 --peak_gbps 4800]
+      [--dtype float32 bfloat16] [--large_batch 256] [--peak_tflops T --peak_gbps G]
 
 1. Numerics: the fast path (`ops`' custom VJPs) against plain autodiff, loss and gradients;
    with bfloat16 among `--dtype`, also bfloat16 compute against float32 (same weights).
@@ -11,7 +11,8 @@ machine, and the cost of the reflection loop. Not part of the test suite.
    interleaved, per compute dtype (PyTorch's bfloat16 is `torch.autocast`): train-step
    images/s, inference ms/frame at batch 1 and images/s at a large batch, JAX compile time,
    memory; then the JAX figures against the roofline (`roofline.py`: FLOPs and bytes per
-   image from the architecture, as fractions of `--peak_tflops` and `--peak_gbps`).
+   image from the architecture, as fractions of `--peak_tflops` and `--peak_gbps`, by default
+   peaks measured on this device).
 3. The paper's CLmser at r reflections (no PyTorch peer, float32): r-scaling against r = 1,
    the scan against an unrolled loop and against the rematerialising scan (`model.remat`),
    compile time, memory.
@@ -46,8 +47,6 @@ from clmser_jax.native import library
 SIZES = {"stl10": 96, "celeba": 256}  # Table 2: STL10 d = 5, CelebA d = 7
 OFFICIAL_TASK = task_config("reconstruct", pixel_range="symmetric")  # their [-1, 1] input
 PAPER_TASK = task_config("reconstruct")
-# NVIDIA H200 (SXM) datasheet: dense bfloat16 tensor-core peak and HBM3e bandwidth.
-H200_TFLOPS, H200_GBPS = 989.0, 4800.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +61,8 @@ class Plan:
   repeats: int
   remat: tuple[int, ...] = ()  # r of the rematerialising scan (`model.remat`)
   dtypes: tuple[str, ...] = ("float32",)  # compute dtypes of section 2 (`model.dtype`)
-  peak_tflops: float = H200_TFLOPS  # the roofline's peaks
-  peak_gbps: float = H200_GBPS
+  peak_tflops: float | None = None  # the roofline's peaks; None: measured on this device
+  peak_gbps: float | None = None
 
 
 QUICK = Plan(archs=("stl10",), train_batch={"stl10": 8}, large_batch=32, reflections=(1, 2, 4),
@@ -173,22 +172,42 @@ def official_vs_torch(arch: str, plan: Plan, dtype: str = "float32"):
                 f"{figure[1]} | **{torch_s / jax_s:.2f}x** | {compile_s:.2f} s | "
                 f"{mib(xla_mib)} | {rss[('jax', kind)]:.0f} / {rss[('torch', kind)]:.0f} |")
     roof.append(f"| {arch} {size}x{size} | {kind} | {dtype} | {batch} | " + roofline_cells(
-        config, size, batch, dtype, kind == "train", num_params, jax_s / batch, plan))
+        config, size, batch, dtype, kind == "train", num_params, jax_s / batch,
+        roofline_peaks(plan, dtype)))
     print(rows[-1], roof[-1], sep="\n", flush=True)
   return rows, roof
 
 
+def roofline_peaks(plan: Plan, dtype: str) -> roofline.Peaks:
+  """The peaks given in `plan`, each measured on this device in `dtype` where not given."""
+  if plan.peak_tflops is not None and plan.peak_gbps is not None:
+    return roofline.Peaks(plan.peak_tflops, plan.peak_gbps)
+  measured = roofline.measured_peaks(dtype)
+  return roofline.Peaks(plan.peak_tflops or measured.tflops, plan.peak_gbps or measured.gbps)
+
+
+def peaks_line(plan: Plan, dtype: str) -> str:
+  """The peaks of the roofline table in `dtype`, and where they come from."""
+  peaks = roofline_peaks(plan, dtype)
+  n, mib = roofline.peak_sizes()
+  measured = (f"measured on this device: a {n} x {n} matrix product, an in-place elementwise "
+              f"pass over {mib} MiB")
+  given = [name for name, value in (("FLOP/s", plan.peak_tflops), ("GB/s", plan.peak_gbps))
+           if value is not None]
+  source = f"{' and '.join(given)} given" if given else measured
+  return f"- peaks in {dtype}: {peaks.tflops:.3g} TFLOP/s, {peaks.gbps:.3g} GB/s ({source})"
+
+
 def roofline_cells(config, size: int, batch: int, dtype: str, train: bool, num_params: int,
-                   seconds_per_image: float, plan: Plan) -> str:
+                   seconds_per_image: float, peaks: roofline.Peaks) -> str:
   """GFLOP and MB per image (`roofline.py`), their ratio, and the achieved TFLOP/s and GB/s
-  as fractions of `plan`'s peaks."""
+  as fractions of `peaks`."""
   flops = roofline.flops_per_image(config, (size, size), train)
   traffic = roofline.bytes_per_image(config, (size, size), batch, jnp.dtype(dtype).itemsize,
                                      train, num_params)
   tflops, gbps = flops / seconds_per_image / 1e12, traffic / seconds_per_image / 1e9
   return (f"{flops / 1e9:.3f} | {traffic / 1e6:.2f} | {flops / traffic:.0f} | {tflops:.4f} | "
-          f"{100 * tflops / plan.peak_tflops:.3f}% | {gbps:.1f} | "
-          f"{100 * gbps / plan.peak_gbps:.3f}% |")
+          f"{100 * tflops / peaks.tflops:.1f}% | {gbps:.1f} | {100 * gbps / peaks.gbps:.1f}% |")
 
 
 # ------------------------------------------------------------------ 3. reflections (r-scaling)
@@ -311,10 +330,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                       "bfloat16 also reports its accuracy against float32")
   parser.add_argument("--large_batch", type=int,
                       help="the large inference batch (default: the plan's, 32)")
-  parser.add_argument("--peak_tflops", type=float, default=H200_TFLOPS,
-                      help="the roofline's FLOP/s peak in TFLOP/s (default: H200 dense bf16)")
-  parser.add_argument("--peak_gbps", type=float, default=H200_GBPS,
-                      help="the roofline's memory bandwidth in GB/s (default: H200 HBM3e)")
+  parser.add_argument("--peak_tflops", type=float,
+                      help="the roofline's FLOP/s peak in TFLOP/s (default: measured on this "
+                      "device, a matrix product in each dtype)")
+  parser.add_argument("--peak_gbps", type=float,
+                      help="the roofline's memory bandwidth in GB/s (default: measured on this "
+                      "device, an in-place elementwise pass)")
   parser.add_argument("--reuse_host_memory", action="store_true",
                       help="apply clmser_jax.host_memory's policy (the command lines' default) "
                       "to the whole process, so to both frameworks")
@@ -342,8 +363,8 @@ def report(plan: Plan, command: str, reused_memory: bool = False) -> str:
     for dtype in plan.dtypes:
       rows, roof_rows = official_vs_torch(arch, plan, dtype)
       lines, roof = lines + rows, roof + roof_rows
-  lines += ["", f"## Official network in JAX against the roofline (peaks {plan.peak_tflops:g} "
-            f"TFLOP/s, {plan.peak_gbps:g} GB/s)", "",
+  lines += ["", "## Official network in JAX against the roofline", "",
+            *[peaks_line(plan, dtype) for dtype in plan.dtypes], "",
             "| network | measure | dtype | batch | GFLOP/image | MB/image | FLOP/byte | "
             "TFLOP/s | of peak | GB/s | of peak |", "|" + "---|" * 11, *roof]
   lines += ["", "## Paper CLmser: cost of r reflections (JAX only; no PyTorch peer)", "",

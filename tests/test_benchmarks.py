@@ -7,12 +7,13 @@ import pytest
 
 pytest.importorskip("torch", reason="the benchmarks compare with PyTorch")
 
-from benchmarks import run, runners  # noqa: E402  (after the skip)
+from benchmarks import measure, roofline, run, runners  # noqa: E402  (after the skip)
 from clmser_jax.config import model_config, task_config  # noqa: E402
 from clmser_jax.models import build_model  # noqa: E402
 
 TINY = run.Plan(archs=("stl10",), train_batch={"stl10": 1}, large_batch=2, reflections=(1,),
-                reflection_batch={"stl10": 1}, unrolled=(), repeats=1)
+                reflection_batch={"stl10": 1}, unrolled=(), repeats=1, peak_tflops=1.0,
+                peak_gbps=1.0)
 
 
 def test_official_vs_torch_yields_a_row_per_measure(monkeypatch):
@@ -47,8 +48,36 @@ def test_command_line_selects_dtypes_and_peaks():
   assert (plan.dtypes, plan.large_batch, plan.peak_tflops, plan.peak_gbps) == (
       ("float32", "bfloat16"), 256, 1.0, 2.0)
   assert run.plan_from_args(run.parse_args([])) == run.FULL
+  assert (run.FULL.peak_tflops, run.FULL.peak_gbps) == (None, None)  # measured by default
   assert run.parse_args(["--reuse_host_memory"]).reuse_host_memory
   assert not run.parse_args([]).reuse_host_memory
+
+
+def test_roofline_peaks_are_measured_where_not_given(monkeypatch):
+  monkeypatch.setattr(roofline, "measured_peaks", lambda dtype: roofline.Peaks(3.0, 4.0))
+  plan = dataclasses.replace(TINY, peak_tflops=None, peak_gbps=None)
+  assert run.roofline_peaks(plan, "float32") == roofline.Peaks(3.0, 4.0)
+  assert "measured on this device" in run.peaks_line(plan, "float32")
+  half = dataclasses.replace(plan, peak_tflops=1.0)
+  assert run.roofline_peaks(half, "float32") == roofline.Peaks(1.0, 4.0)
+  assert "(FLOP/s given)" in run.peaks_line(half, "float32")
+  assert run.roofline_peaks(TINY, "float32") == roofline.Peaks(1.0, 1.0)
+
+
+def test_measured_peaks_count_product_flops_and_pass_bytes(monkeypatch):
+  # With every call timed at 0.25 s: a 64 x 64 product is 2 * 64^3 FLOPs, and the in-place
+  # pass over 1 MiB reads and writes 2 MiB.
+  calls = []
+
+  def fixed_seconds(fn):
+    calls.append(fn)
+    return fn(), 0.25
+
+  monkeypatch.setattr(measure, "seconds", fixed_seconds)
+  peaks = roofline.time_peaks("float32", n=64, mib=1, repeats=3)
+  assert peaks.tflops == pytest.approx(2 * 64**3 / 0.25 / 1e12)
+  assert peaks.gbps == pytest.approx(2 * 2**20 / 0.25 / 1e9)
+  assert len(calls) == 6
 
 
 def test_reflection_scaling_yields_a_row_per_loop(monkeypatch):

@@ -194,7 +194,8 @@ def peaks_line(plan: Plan, dtype: str) -> str:
               f"pass over {mib} MiB")
   given = [name for name, value in (("FLOP/s", plan.peak_tflops), ("GB/s", plan.peak_gbps))
            if value is not None]
-  source = f"{' and '.join(given)} given" if given else measured
+  source = "; ".join(([f"{' and '.join(given)} given"] if given else [])
+                     + ([measured] if len(given) < 2 else []))
   return f"- peaks in {dtype}: {peaks.tflops:.3g} TFLOP/s, {peaks.gbps:.3g} GB/s ({source})"
 
 

@@ -60,7 +60,8 @@ def test_roofline_peaks_are_measured_where_not_given(monkeypatch):
   assert "measured on this device" in run.peaks_line(plan, "float32")
   half = dataclasses.replace(plan, peak_tflops=1.0)
   assert run.roofline_peaks(half, "float32") == roofline.Peaks(1.0, 4.0)
-  assert "(FLOP/s given)" in run.peaks_line(half, "float32")
+  assert "(FLOP/s given; measured on this device" in run.peaks_line(half, "float32")
+  assert "(FLOP/s and GB/s given)" in run.peaks_line(TINY, "float32")
   assert run.roofline_peaks(TINY, "float32") == roofline.Peaks(1.0, 1.0)
 
 

@@ -145,17 +145,18 @@ def time_peaks(dtype: str, n: int, mib: int, repeats: int) -> Peaks:
   """An `n x n` matrix product (`2 n^3` FLOPs) and an in-place elementwise pass over `mib` MiB
   (read once, written once: twice its bytes), each the fastest of `repeats` calls after a
   warm-up, compiled as the steps are (`xla_cpu.jit`)."""
+  def fastest(fn):
+    fn()  # warm-up: compiles
+    return min(measure.seconds(fn)[1] for _ in range(repeats))
+
   a = jnp.ones((n, n), dtype)
   product = xla_cpu.jit(jnp.matmul)
-  jax.block_until_ready(product(a, a))
-  product_s = min(measure.seconds(lambda: jax.block_until_ready(product(a, a)))[1]
-                  for _ in range(repeats))
+  product_s = fastest(lambda: jax.block_until_ready(product(a, a)))
   x = [jnp.ones(mib * 2**20 // jnp.dtype(dtype).itemsize, dtype)]
   scale = xla_cpu.jit(lambda v: v * 0.5, donate_argnums=0)
 
   def one_pass():
     x[0] = jax.block_until_ready(scale(x[0]))
 
-  one_pass()
-  pass_s = min(measure.seconds(one_pass)[1] for _ in range(repeats))
+  pass_s = fastest(one_pass)
   return Peaks(2 * n**3 / product_s / 1e12, 2 * x[0].nbytes / pass_s / 1e9)

@@ -10,7 +10,7 @@ import math
 import ml_collections
 
 from clmser_jax import masks
-from clmser_jax.data import tfds_sources
+from clmser_jax.data import FILE_DATASETS, tfds_sources
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.reflections import FUSIONS
@@ -89,6 +89,29 @@ def task_config(name: str = "reconstruct", **overrides) -> ml_collections.Config
       mask_bank_size=512, mask_channel=False, loss="mse", loss_norm="l1", hole_weight=6.0,
       valid_weight=1.0, class_weight=1.0))
   config.update(overrides)
+  return config
+
+
+def data_config(**overrides) -> ml_collections.ConfigDict:
+  """The input pipeline's knobs (`data/pipeline.py`): `workers`, the processes that decode and
+  crop (-1 = a worker per core less one, 0 = none: batches are made in the training process);
+  `prefetch`, the batches each worker, and the queue onto the devices, hold ahead; `root` and
+  `eval_root`, the folders that the entries of a `list:` `dataset` and `eval_dataset` are
+  relative to ('' = the list file's folder)."""
+  config = ml_collections.ConfigDict(dict(workers=-1, prefetch=2, root="", eval_root=""))
+  config.update(overrides)
+  return config
+
+
+def with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` (a run's `config.json`) with the input fields it lacks set to their defaults:
+  a config written without them meant those."""
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    if "eval_dataset" not in config:
+      config.eval_dataset = ""
+    if "data" not in config:
+      config.data = data_config()
   return config
 
 
@@ -192,13 +215,39 @@ def _tfds_source(config):
   return tfds_sources.SOURCES.get(tfds_sources.base_name(name.split(":", 1)[1]))
 
 
+def _is_file_dataset(spec) -> bool:
+  """`folder:/path`, `list:/path/list.txt` or `records:/path`, with a path."""
+  kind, _, where = str(spec).partition(":")
+  return kind in FILE_DATASETS and bool(where)
+
+
+def _validate_data(config):
+  """`eval_dataset` (a file dataset beside a file dataset, or '') and the pipeline's knobs."""
+  if config.eval_dataset and not (_is_file_dataset(config.eval_dataset)
+                                  and _is_file_dataset(config.dataset)):
+    _fail("eval_dataset", config.eval_dataset, "'' (held out from config.dataset), or "
+          "'folder:/path', 'list:/path/list.txt' or 'records:/path' when config.dataset is "
+          "one of those too")
+  workers = config.data.workers
+  if not isinstance(workers, int) or isinstance(workers, bool) or workers < -1:
+    _fail("data.workers", workers, "-1 (a worker per core less one), 0 (none: batches are "
+          "made in the training process) or a number of worker processes")
+  _positive_int(config, "data.prefetch")
+  for field in ("root", "eval_root"):
+    if not isinstance(config.data[field], str):
+      _fail(f"data.{field}", config.data[field], "a folder, or '' (list entries are relative "
+            "to the list file's folder)")
+
+
 def _validate_dataset(config):
   """`dataset`, `data_dir` (tfds) and `per_class` (STL10-n and the like: labelled tfds only)."""
   name = str(config.dataset)
   source = _tfds_source(config)
-  if not (name in DATASETS or name.startswith("folder:") or source):
-    _fail("dataset", config.dataset, f"one of {DATASETS}, 'folder:/path/to/images' or "
-          f"'tfds:NAME' with NAME (optionally '/config:version') one of {TFDS_DATASETS}")
+  if not (name in DATASETS or _is_file_dataset(name) or source):
+    _fail("dataset", config.dataset, f"one of {DATASETS}, 'folder:/path/to/images', "
+          "'list:/path/list.txt', 'records:/path' (a prepared copy) or 'tfds:NAME' with NAME "
+          f"(optionally '/config:version') one of {TFDS_DATASETS}")
+  _validate_data(config)
   if not isinstance(config.data_dir, str):
     _fail("data_dir", config.data_dir, "a directory path, or '' for TFDS's default "
           "($TFDS_DATA_DIR or ~/tensorflow_datasets)")

@@ -22,17 +22,17 @@ import importlib.util
 import os
 import pickle
 import re
-import sys
 from typing import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from clmser_jax import checkpoint
+from clmser_jax import checkpoint, cli
 from clmser_jax.config import OFFICIAL, ConfigError, validate
+from clmser_jax.faults import InputError, one_line
 from clmser_jax.models import VARIANTS, build_model
 from clmser_jax.train import make_optimizer, state_from_variables
 
@@ -43,8 +43,9 @@ DEFAULT_CONFIG = "configs/official_celeba.py"
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
-class ConversionError(ValueError):
-  """The state dict does not fit the requested variant; the message names the key."""
+class ConversionError(InputError):
+  """The file is not a state dict, or does not fit the requested variant; the message names
+  the key."""
 
 
 def _inert_class(name: str) -> type:
@@ -69,15 +70,25 @@ def load_pth(path: str) -> dict:
       except pickle.UnpicklingError as error:
         match = _UNSUPPORTED_GLOBAL.search(str(error))
         if match is None or match[1] in {name for _, name in placeholders}:
-          raise
+          raise ConversionError(f"{path} is not a PyTorch checkpoint ("
+                                f"{one_line(str(error), 200)})") from None
         placeholders.append((_inert_class(match[1]), match[1]))
+      except (OSError, RuntimeError, EOFError, ValueError) as error:
+        raise ConversionError(f"{path} is not a PyTorch checkpoint ("
+                              f"{one_line(str(error), 200)})") from None
 
 
 def state_dict_arrays(checkpoint_dict: Mapping) -> dict[str, np.ndarray]:
   """The model tensors as numpy arrays: `checkpoint['state_dict']` of their trainer,
   or a bare state dict; a `module.` prefix (`nn.DataParallel`) is dropped."""
-  state_dict = checkpoint_dict.get("state_dict", checkpoint_dict)
-  if state_dict and all(k.startswith("module.") for k in state_dict):
+  state_dict = (checkpoint_dict.get("state_dict", checkpoint_dict)
+                if isinstance(checkpoint_dict, Mapping) else checkpoint_dict)
+  if not (isinstance(state_dict, Mapping) and state_dict
+          and all(isinstance(k, str) and hasattr(v, "shape") for k, v in state_dict.items())):
+    raise ConversionError(f"the file holds a {type(state_dict).__name__}, not a state dict "
+                          "(a mapping of names to tensors), nor a checkpoint with one under "
+                          "'state_dict'")
+  if all(k.startswith("module.") for k in state_dict):
     state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
   return {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
           for k, v in state_dict.items()}
@@ -202,7 +213,7 @@ def convert(pth: str, variant: str, out: str, config) -> None:
   state = official_state(config, variables)
   mngr = checkpoint.manager(out)
   if mngr.all_steps():
-    raise FileExistsError(f"{os.path.join(out, 'checkpoints')} already holds checkpoints "
+    raise InputError(f"{os.path.join(out, 'checkpoints')} already holds checkpoints "
                           f"(steps {list(mngr.all_steps())}); pick an empty --out")
   checkpoint.save(mngr, 0, state)
   mngr.wait_until_finished()
@@ -216,27 +227,26 @@ def load_config(path: str, variant: str):
   return module.get_config(variant)
 
 
-_PTH = flags.DEFINE_string("pth", None, "The authors' .pth file (their trainer's checkpoint "
-                           "or a bare state dict).", required=True)
-_VARIANT = flags.DEFINE_enum("variant", None, list(VARIANTS), "Which network it holds.",
-                             required=True)
-_OUT = flags.DEFINE_string("out", None, "Workdir to create; the checkpoint goes to "
-                           "OUT/checkpoints/0.", required=True)
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "The run to resume from the checkpoint (its model and optimizer shape the "
-    f"train state); default {DEFAULT_CONFIG}:VARIANT. Fields can be overridden as for main.")
+def define_flags() -> dict:
+  return dict(
+      pth=flags.DEFINE_string("pth", None, "The authors' .pth file (their trainer's checkpoint "
+                              "or a bare state dict).", required=True),
+      variant=flags.DEFINE_enum("variant", None, list(VARIANTS), "Which network it holds.",
+                                required=True),
+      out=flags.DEFINE_string("out", None, "Workdir to create; the checkpoint goes to "
+                              "OUT/checkpoints/0.", required=True),
+      config=config_flags.DEFINE_config_file(
+          "config", None, "The run to resume from the checkpoint (its model and optimizer "
+          f"shape the train state); default {DEFAULT_CONFIG}:VARIANT. Fields can be "
+          "overridden as for main."))
 
 
-def main(argv):
-  del argv
-  try:
-    config = _CONFIG.value
-    if config is None:
-      config = load_config(DEFAULT_CONFIG, _VARIANT.value)
-    convert(_PTH.value, _VARIANT.value, _OUT.value, config)
-  except (ConversionError, ConfigError, FileExistsError) as error:
-    sys.exit(f"convert_official: {error}")
+def main(values: dict) -> None:
+  config = values["config"]
+  if config is None:
+    config = load_config(DEFAULT_CONFIG, values["variant"])
+  convert(values["pth"], values["variant"], values["out"], config)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run("convert_official", main, define_flags)

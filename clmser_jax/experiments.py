@@ -23,23 +23,23 @@ import itertools
 import json
 import os
 import pathlib
-import sys
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from clmser_jax import faults, fid, host_memory, results, sweep, tasks, timing, train, xla_cpu
+from clmser_jax import (cli, faults, fid, host_memory, results, sweep, tasks, timing, train,
+                        writers, xla_cpu)
 from clmser_jax.analysis import plots
-from clmser_jax.config import ConfigError
-from clmser_jax.data import load_dataset
+from clmser_jax.data import load_dataset, pipeline
 
 
 def final_eval(workdir: str) -> dict[str, float]:
   """The last `eval` line of a run's `metrics.jsonl`: its step and metrics."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    evals = [json.loads(line) for line in f if '"split": "eval"' in line]
+  evals = writers.read_metrics(workdir, "eval")
+  if not evals:
+    raise faults.InputError(f"{workdir} has no evaluation row in its metrics.jsonl")
   return {k: v for k, v in evals[-1].items() if k != "split"}
 
 
@@ -71,13 +71,15 @@ class FIDScorer:
     return fid.frechet_distance(*fid.gaussian_stats(features), *self._references[key])
 
 
-def eval_predictions(state, config, dataset):
-  """`(batch, prediction)` for every evaluation batch; predictions clipped to [0, 1], as
-  `metrics.image_metrics` scores them (and as FID needs them); None for the CNN."""
+def eval_predictions(state, config, dataset, masks):
+  """`(batch, prediction)` for every evaluation batch (images in [0, 1]); predictions clipped
+  to [0, 1], as `metrics.image_metrics` scores them (and as FID needs them); None for the
+  CNN."""
   eval_fn = xla_cpu.jit(functools.partial(train.eval_step, task=config.task))
-  for batch in tasks.eval_batches(dataset, train.eval_mask_bank(config), config.batch_size):
+  for batch in train.eval_batches(config, dataset, masks):
     predicted = eval_fn(state, batch)[0]
-    yield batch, None if predicted is None else np.clip(np.asarray(predicted), 0.0, 1.0)
+    yield tasks.unit_batch(batch), None if predicted is None else np.clip(
+        np.asarray(predicted), 0.0, 1.0)
 
 
 def run_variant(config, workdir: str, timing_batch: int = 1, num_samples: int = 8,
@@ -87,19 +89,21 @@ def run_variant(config, workdir: str, timing_batch: int = 1, num_samples: int = 
   the first `num_samples` evaluation images: `input` (as shown), `prediction`, `image`."""
   state = train.train_and_evaluate(config, workdir)
   dataset = load_dataset(config)
-  inputs, features, shown = [], [], []
-  for batch, predicted in eval_predictions(state, config, dataset):
+  masks = train.evaluation_masks(config, workdir, pipeline.workers(config.data.workers))
+  inputs, features, images, shown = [], [], [], []
+  for batch, predicted in eval_predictions(state, config, dataset, masks):
     inputs.append(np.asarray(tasks.model_input(batch, config.task)))
     if predicted is None:  # a classifier (Table 7's CNN): no image to score or show
       continue
     if scorer:
       features.append(scorer.features(predicted, config.batch_size))
+      images.append(batch["image"])
     if len(shown) * config.batch_size < num_samples:
       shown.append({"input": tasks.shown_input(batch, config.task), "prediction": predicted,
                     "image": batch["image"]})
   row = final_eval(workdir)
   if scorer and features:
-    row["fid"] = scorer.score(np.concatenate(features), dataset.eval_images,
+    row["fid"] = scorer.score(np.concatenate(features), np.concatenate(images),
                               config.batch_size)
   inputs = np.concatenate(inputs)
   row.update(timing.per_frame_ms(state.apply_fn, train.model_variables(state, state.params),
@@ -188,36 +192,40 @@ def default_table(config_filename: str) -> str:
   return pathlib.Path(config_filename.split(":")[0]).stem
 
 
-def define_flags():
-  """The command line; defined on demand so importing this module defines no flags."""
-  config_flags.DEFINE_config_file("config", "configs/default.py", "Experiment config.")
-  flags.DEFINE_list("variants", ["clmser", "clmser-w", "clmser-n", "cae", "unet"],
-                    "Models to train, by Table 1 name or 'unet'.")
-  flags.DEFINE_string("workdir", "runs/experiment", "One subfolder per run; results/.")
-  flags.DEFINE_string("table", None, "Name of the table files in WORKDIR/results/ "
-                      "(table4 -> table4.md, table4.csv); default: the config file's name.")
-  flags.DEFINE_list("optimizers", [], "Train every variant with each optimizer, NAME or "
-                    "NAME:LR (sgd,adam for Fig. 6); default: the config's optimizer only.")
-  flags.DEFINE_string("sweep", None, "FIELD=v1,v2,...: train every variant for each value "
-                      "of one config field (per_class=400,100,10 for Table 4).")
-  flags.DEFINE_string("fid_weights", None, "Local FID Inception weights (.npz from "
-                      "clmser_jax.fid.convert); without them the table has no FID.")
-  flags.DEFINE_integer("timing_batch", 1, "Batch size of the per-frame timing.", lower_bound=1)
-  flags.DEFINE_integer("samples", 8, "Evaluation images (rows) in samples.png.", lower_bound=1)
+def define_flags() -> dict:
+  """The command line, defined when it runs (importing this module defines no flags)."""
+  return dict(
+      config=config_flags.DEFINE_config_file("config", "configs/default.py",
+                                             "Experiment config."),
+      variants=flags.DEFINE_list("variants", ["clmser", "clmser-w", "clmser-n", "cae", "unet"],
+                                 "Models to train, by Table 1 name or 'unet'."),
+      workdir=flags.DEFINE_string("workdir", "runs/experiment",
+                                  "One subfolder per run; results/."),
+      table=flags.DEFINE_string("table", None, "Name of the table files in WORKDIR/results/ "
+                                "(table4 -> table4.md, table4.csv); default: the config file's "
+                                "name."),
+      optimizers=flags.DEFINE_list("optimizers", [], "Train every variant with each optimizer, "
+                                   "NAME or NAME:LR (sgd,adam for Fig. 6); default: the "
+                                   "config's optimizer only."),
+      sweep=flags.DEFINE_string("sweep", None, "FIELD=v1,v2,...: train every variant for each "
+                                "value of one config field (per_class=400,100,10 for Table 4)."),
+      fid_weights=flags.DEFINE_string("fid_weights", None, "Local FID Inception weights (.npz "
+                                      "from clmser_jax.fid.convert); without them the table "
+                                      "has no FID."),
+      timing_batch=flags.DEFINE_integer("timing_batch", 1, "Batch size of the per-frame "
+                                        "timing.", lower_bound=1),
+      samples=flags.DEFINE_integer("samples", 8, "Evaluation images (rows) in samples.png.",
+                                   lower_bound=1))
 
 
-def main(argv):
-  del argv
-  args = flags.FLAGS
-  table = args.table or default_table(config_flags.get_config_filename(args["config"]))
+def main(values: dict) -> None:
+  table = values["table"] or default_table(config_flags.get_config_filename(
+      flags.FLAGS["config"]))
   host_memory.from_flags()
-  try:
-    print(run_experiment(args.config, args.variants, args.workdir, table, args.optimizers,
-                         args.sweep, args.fid_weights, args.timing_batch, args.samples))
-  except (ConfigError, faults.InputError, faults.NonFiniteError) as error:
-    sys.exit(f"clmser_jax.experiments: {error}")
+  print(run_experiment(values["config"], values["variants"], values["workdir"], table,
+                       values["optimizers"], values["sweep"], values["fid_weights"],
+                       values["timing_batch"], values["samples"]))
 
 
 if __name__ == "__main__":
-  define_flags()
-  app.run(main)
+  cli.run("clmser_jax.experiments", main, define_flags)

@@ -1,9 +1,11 @@
 """What stops a run early and how: bad input, non-finite values, preemption.
 
-Bad input the user can fix raises `InputError` (one line); a non-finite loss or gradient
-raises `NonFiniteError` naming the step and the quantity, before any state from that step is
-saved; SIGTERM (a preemption notice) makes the run save at the current step and stop cleanly;
-a process whose peers died stops with one line instead of hanging.
+Bad input the user can fix raises `InputError` (one line); a step whose loss, gradient or
+updated parameters are not finite, or whose parameters exploded, raises `NonFiniteError`
+naming the step and the quantity, before any state from that step is saved; a full disk raises
+`DiskFullError` at the save that failed; SIGTERM (a preemption notice) makes the run save at
+the current step and stop cleanly; a process whose peers died stops with one line instead of
+hanging.
 """
 from __future__ import annotations
 
@@ -22,8 +24,18 @@ class InputError(ValueError):
   """Data, workdir or checkpoint the run cannot use; the message says which and why."""
 
 
+class WorkerError(RuntimeError):
+  """A data worker process died (killed for memory, say): the run stops with one line."""
+
+
 class NonFiniteError(FloatingPointError):
-  """A training step produced a NaN or Inf loss or gradient."""
+  """A training step produced a NaN or Inf loss, gradient or parameter, or parameters that
+  exploded; its state is never saved."""
+
+
+class DiskFullError(OSError):
+  """A checkpoint or log could not be written for lack of space; the message names the
+  workdir and its free space."""
 
 
 def one_line(text: str, limit: int = 400) -> str:
@@ -32,15 +44,23 @@ def one_line(text: str, limit: int = 400) -> str:
   return line if len(line) <= limit else line[:limit] + " ..."
 
 
-def check_finite(first_step: int, per_step: Sequence[dict[str, float]]) -> None:
+EXPLODED = 1e4  # a parameter norm this many times the run's starting one has exploded
+
+
+def check_finite(first_step: int, per_step: Sequence[dict[str, float]],
+                 max_param_norm: float = math.inf) -> None:
   """Raises `NonFiniteError` at the first of the consecutive steps `first_step, ...` whose
-  metrics hold a NaN or Inf; the state after that step must never be saved."""
+  metrics hold a NaN or Inf, or whose `param_norm` (of the parameters after its update) is
+  above `max_param_norm`: the state after that step must never be saved."""
   for step, values in enumerate(per_step, first_step):
     bad = {name: float(v) for name, v in values.items() if not math.isfinite(float(v))}
     if bad:
       described = ", ".join(f"{name}={value}" for name, value in bad.items())
-      raise NonFiniteError(f"step {step}: non-finite {', '.join(bad)} ({described}); "
-                           "stopped, the last checkpoint before it is kept")
+      raise NonFiniteError(f"step {step}: non-finite {', '.join(bad)} ({described})")
+    if values.get("param_norm", 0.0) > max_param_norm:
+      raise NonFiniteError(f"step {step}: the parameters exploded (param_norm="
+                           f"{float(values['param_norm']):.3g}, above {max_param_norm:.3g}, "
+                           f"{EXPLODED:g} times the norm the run started from)")
 
 
 def exit_lost_peer(error: Exception) -> None:

@@ -1,7 +1,7 @@
 """The files of `clmser_jax.inpaint` and `clmser_jax.reconstruct`: which outputs the inputs
 map to, images and masks read as float arrays, predictions written back.
 
-`--image` is a file or a folder (PNG/JPEG, recursive, as `photos.find_images`); `--out` is a
+`--image` is a file or a folder (PNG/JPEG, recursive, as `listing.find_images`); `--out` is a
 file when it ends in `.png`, `.jpg` or `.jpeg`, a folder otherwise, and a folder input writes
 each output under the same relative name. PNG outputs keep every known pixel exactly; JPEG
 outputs are re-encoded (quality 95).
@@ -16,14 +16,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from clmser_jax import masks
-from clmser_jax.data import photos
+from clmser_jax.data import listing, photos
 from clmser_jax.faults import InputError
 
 Path = pathlib.Path
 
 
 def _is_image_name(path: Path) -> bool:
-  return path.suffix.lower() in photos.IMAGE_SUFFIXES
+  return path.suffix.lower() in listing.IMAGE_SUFFIXES
 
 
 def pairs(image: str, out: str) -> list[tuple[Path, Path, Path]]:
@@ -36,7 +36,7 @@ def pairs(image: str, out: str) -> list[tuple[Path, Path, Path]]:
                        "folder: give an output folder")
     inside_out = lambda f: dst.resolve() in f.resolve().parents  # outputs of an earlier run
     found = [(f, dst / f.relative_to(src), f.relative_to(src))
-             for f in photos.find_images(image) if not inside_out(f)]
+             for f in map(Path, listing.find_images(image)) if not inside_out(f)]
   elif src.is_file():
     found = [(src, dst if _is_image_name(dst) else dst / src.name, Path(src.name))]
   else:
@@ -75,11 +75,11 @@ def mask_file(mask: str, relative: Path) -> Path:
     return root
   if not root.is_dir():
     raise InputError(f"--mask {mask!r} does not exist")
-  for suffix in photos.IMAGE_SUFFIXES:
+  for suffix in listing.IMAGE_SUFFIXES:
     if (root / relative).with_suffix(suffix).is_file():
       return (root / relative).with_suffix(suffix)
   raise InputError(f"mask folder {mask!r} has no mask for {str(relative)!r} "
-                   f"({', '.join(photos.IMAGE_SUFFIXES)})")
+                   f"({', '.join(listing.IMAGE_SUFFIXES)})")
 
 
 def read_mask(path: Path, polarity: str, shape: tuple[int, int]) -> np.ndarray:

@@ -32,8 +32,8 @@ import numpy as np
 from absl import logging
 
 from clmser_jax import checkpoint, tasks, train, xla_cpu
-from clmser_jax.config import validate
-from clmser_jax.faults import InputError
+from clmser_jax.config import validate, with_defaults
+from clmser_jax.faults import InputError, one_line
 from clmser_jax.models import build_model
 
 CONFIG_FILE = "config.json"
@@ -62,17 +62,19 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   if not os.path.isfile(path):
     raise InputError(f"workdir {workdir!r} has no {CONFIG_FILE} (clmser_jax.main writes it; "
                      "for a converted checkpoint pass the run's --config)")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(_tuples(json.load(f)))
+  try:
+    with open(path) as f:
+      config = with_defaults(ml_collections.ConfigDict(_tuples(json.load(f))))
+  except (OSError, ValueError, TypeError) as error:
+    raise InputError(f"{path} cannot be read ({one_line(str(error), 200)}); pass the run's "
+                     "config with --config=FILE") from None
   validate(config)
   return config
 
 
 def abstract_state(config: ml_collections.ConfigDict):
   """The shapes of `config`'s train state, placed on the first local device."""
-  dummy = {"image": np.zeros((1, config.image_size, config.image_size, 3), np.float32),
-           "mask": np.ones((1, config.image_size, config.image_size, 1), np.float32)}
-  shape = tasks.model_input(dummy, config.task).shape
+  shape = tasks.input_shape(config.task, config.image_size)
   model, tx = build_model(config.model), train.make_optimizer(config.optimizer)
   state = jax.eval_shape(lambda rng: train.create_train_state(rng, model, tx, shape),
                          jax.random.key(0))
@@ -89,7 +91,8 @@ def load_run(workdir: str, config: ml_collections.ConfigDict | None = None) -> R
     validate(config)
   if not os.path.isdir(os.path.join(workdir, "checkpoints")):
     raise InputError(f"workdir {workdir!r} has no checkpoints folder: nothing to load")
-  state, step = checkpoint.restore_latest(checkpoint.reader(workdir), abstract_state(config))
+  state, step, _ = checkpoint.restore_latest(checkpoint.reader(workdir),
+                                             abstract_state(config))
   if state is None:
     raise InputError(f"workdir {workdir!r} holds no finished checkpoint yet")
   return Run(config, state, step)
@@ -132,6 +135,10 @@ def image_predictor(run: Run, task_name: str) -> Callable[..., np.ndarray]:
     padded = {k: pad_to_multiple(np.asarray(v, np.float32), stride)[None]
               for k, v in batch.items()}
     h, w = image.shape[:2]
-    return np.asarray(step(run.state, padded))[0, :h, :w]
+    predicted = np.asarray(step(run.state, padded))[0, :h, :w]
+    if not np.all(np.isfinite(predicted)):
+      raise InputError(f"the checkpoint at step {run.step} gives non-finite outputs: the run "
+                       "diverged before it; use a run that did not")
+    return predicted
 
   return predict

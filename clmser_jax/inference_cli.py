@@ -3,14 +3,12 @@ the user's own images (`inference.py`), a file or a folder in, a file or a folde
 (`image_files.py`). Errors the user can fix end the run with one line."""
 from __future__ import annotations
 
-import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from clmser_jax import host_memory, image_files, inference, masks
-from clmser_jax.config import ConfigError
+from clmser_jax import cli, host_memory, image_files, inference, masks
 from clmser_jax.faults import InputError
 
 
@@ -96,21 +94,18 @@ def run(task_name: str, values: dict) -> None:
 
 
 def main(task_name: str) -> None:
-  """Defines the flags of `task_name` ('inpaint' or 'reconstruct') and runs."""
-  definitions = _common_flags(task_name)
-  if task_name == "inpaint":
-    definitions.update(_inpaint_flags())
+  """The command line of `task_name` ('inpaint' or 'reconstruct')."""
 
-  def entry(argv):
-    del argv
+  def define_flags() -> dict:
+    definitions = _common_flags(task_name)
+    if task_name == "inpaint":
+      definitions.update(_inpaint_flags())
+    return definitions
+
+  def entry(values: dict) -> None:
     if not flags.FLAGS["verbosity"].present:  # orbax logs every restore at INFO
       logging.set_verbosity(logging.WARNING)
     host_memory.from_flags()
-    try:
-      run(task_name, {name: holder.value for name, holder in definitions.items()})
-    except ConfigError as error:
-      sys.exit(f"clmser_jax.{task_name}: config error: {error}")
-    except InputError as error:
-      sys.exit(f"clmser_jax.{task_name}: input error: {error}")
+    run(task_name, values)
 
-  app.run(entry)
+  cli.run(f"clmser_jax.{task_name}", entry, define_flags)

@@ -4,7 +4,7 @@ The paper evaluates inpainting with "irregularly and densely distributed point-s
 (Fig. 7, left column): many small specks scattered over the whole image, which stays
 recognisable. `point_mask` draws them; `rectangle_mask` and `stroke_mask` give the other two
 families Sec. 5.3 mentions (rectangular and irregular holes, as in PConv [16]), and
-`load_mask_folder` reads a public mask set from PNG files.
+`MaskFolder` reads a public mask set from PNG files.
 
 Every generator is `fn(seed, height, width, ratio)`, `seed` being anything
 `np.random.default_rng` takes; the same arguments give the same mask,
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -140,14 +141,19 @@ def stroke_mask(seed: int, height: int, width: int, ratio: float, max_vertices: 
 MASKS = {"points": point_mask, "rectangle": rectangle_mask, "strokes": stroke_mask}
 
 
-def sample_masks(kind: str, seed: int, count: int, height: int, width: int,
-                 ratio: float) -> np.ndarray:
-  """`count` masks `(N, H, W, 1)` of one family of `MASKS`; mask `i` is seeded by `(seed, i)`."""
+def mask_of(kind: str, seed: int, index: int, height: int, width: int,
+            ratio: float) -> np.ndarray:
+  """Mask `index` of the bank of `kind` seeded by `seed`: seeded by `(seed, index)`, so any
+  mask of a bank can be made alone, in any process."""
   if kind not in MASKS:
     raise ValueError(f"unknown mask kind {kind!r}; expected one of {sorted(MASKS)}")
-  fn = MASKS[kind]
-  return np.stack([fn(np.random.SeedSequence([seed, i]), height, width, ratio)
-                   for i in range(count)])
+  return MASKS[kind](np.random.SeedSequence([seed, index]), height, width, ratio)
+
+
+def sample_masks(kind: str, seed: int, count: int, height: int, width: int,
+                 ratio: float) -> np.ndarray:
+  """`count` masks `(N, H, W, 1)` of one family of `MASKS`: masks `0..count-1` of `mask_of`."""
+  return np.stack([mask_of(kind, seed, i, height, width, ratio) for i in range(count)])
 
 
 POLARITIES = ("known", "hole")
@@ -172,22 +178,26 @@ def read_mask(path, polarity: str, size: tuple[int, int] | None = None) -> np.nd
   return _known(white if polarity == "hole" else ~white)
 
 
-def load_mask_folder(folder, polarity: str, size: tuple[int, int] | None = None) -> np.ndarray:
-  """Every `*.png` in `folder` (sorted by name) as masks `(N, H, W, 1)`, `1` = known pixel.
+class MaskFolder(Sequence[np.ndarray]):
+  """The `*.png` masks of `folder`, sorted by name, each read when indexed (`read_mask`):
+  `(H, W, 1)`, `1` = known pixel, resized with nearest neighbour to `size = (H, W)`. A public
+  mask set (12,000 masks) is never all in memory.
 
-  Public mask sets disagree on what white means, so `polarity` is required (see
-  `read_mask`). With `size = (H, W)` every mask is resized with nearest neighbour; without it
-  all files must share one size.
+  Public mask sets disagree on what white means, so `polarity` is required (see `read_mask`).
   """
-  _check_polarity(polarity)
-  folder = pathlib.Path(folder)
-  if not folder.is_dir():
-    raise FileNotFoundError(f"mask folder {folder} does not exist")
-  files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
-  if not files:
-    raise ValueError(f"mask folder {folder} holds no .png files")
-  masks = [read_mask(path, polarity, size) for path in files]
-  shapes = {m.shape for m in masks}
-  if len(shapes) > 1:
-    raise ValueError(f"masks in {folder} differ in size {sorted(shapes)}; pass size=(H, W)")
-  return np.stack(masks)
+
+  def __init__(self, folder, polarity: str, size: tuple[int, int]):
+    _check_polarity(polarity)
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+      raise FileNotFoundError(f"mask folder {folder} does not exist")
+    self._files = sorted(str(p) for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if not self._files:
+      raise ValueError(f"mask folder {folder} holds no .png files")
+    self.polarity, self.size = polarity, tuple(size)
+
+  def __len__(self) -> int:
+    return len(self._files)
+
+  def __getitem__(self, i: int) -> np.ndarray:
+    return read_mask(self._files[i], self.polarity, self.size)

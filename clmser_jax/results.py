@@ -6,7 +6,6 @@ runs' `metrics.jsonl`, predictions of the final states); nothing trains or evalu
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -61,9 +60,7 @@ def write_tables(folder: str, name: str, rows: list[dict], keys: tuple[str, ...]
 def train_losses(workdir: str) -> list[dict]:
   """`{step, loss}` of every `train` line of a run's `metrics.jsonl` (each the mean training
   loss since the previous line)."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    lines = [json.loads(line) for line in f]
-  return [{"step": l["step"], "loss": l["loss"]} for l in lines if l["split"] == "train"]
+  return [{"step": l["step"], "loss": l["loss"]} for l in writers.read_metrics(workdir, "train")]
 
 
 def smoothing_window(curves: dict[str, list[dict]], steps: int = 10) -> int:

@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from clmser_jax import masks as mask_lib
 from clmser_jax import metrics
 from clmser_jax.data import Dataset
 from clmser_jax.faults import InputError
@@ -113,40 +112,23 @@ def check_labels(dataset: Dataset, task, num_classes: int) -> None:
 
 def shown_input(batch, task) -> np.ndarray:
   """What to draw as the input column of the evaluation grid, in [0, 1]."""
+  batch = unit_batch(batch)
   return batch["image"] * batch["mask"] if task.name == "inpaint" else batch["image"]
 
 
-def mask_bank(task, size: int, seed: int, count: int) -> np.ndarray | None:
-  """The masks inpainting samples from: `count` generated ones, or a folder's (`folder:`)."""
-  if task.name != "inpaint":
-    return None
-  if task.mask.startswith("folder:"):
-    return mask_lib.load_mask_folder(task.mask.split(":", 1)[1], task.mask_polarity,
-                                     (size, size))
-  return mask_lib.sample_masks(task.mask, seed, count, size, size, task.mask_ratio)
+def unit_batch(batch: dict) -> dict:
+  """`batch` with `image` as float32 in [0, 1] and `mask` as float32: the input pipeline
+  ships both as uint8 (a quarter of the bytes to move), and the steps scale them here, on the
+  device; float batches (inference, tests) pass through."""
+  out = dict(batch)
+  if batch["image"].dtype == np.uint8:
+    out["image"] = batch["image"].astype(np.float32) / np.float32(255)
+  if "mask" in batch and batch["mask"].dtype == np.uint8:
+    out["mask"] = batch["mask"].astype(np.float32)
+  return out
 
 
-def train_batch(dataset: Dataset, bank, rng: jax.Array, batch_size: int,
-                rows: slice = slice(None)) -> dict:
-  """The step's images and labels (see `Dataset.train_batch`) and masks drawn from the bank;
-  `rows`
-  picks this process's part of the global batch."""
-  batch = dataset.train_batch(rng, batch_size, rows)
-  if bank is not None:
-    k_masks = jax.random.fold_in(rng, 1)  # images keep the step key itself
-    index = np.asarray(jax.random.randint(k_masks, (batch_size,), 0, len(bank)))[rows]
-    batch["mask"] = bank[index]
-  return batch
-
-
-def eval_batches(dataset: Dataset, bank, batch_size: int):
-  """Fixed evaluation batches (with labels when the dataset has them): tile `i` is paired
-  with mask `i mod len(bank)`."""
-  images = dataset.eval_images
-  for start in range(0, len(images), batch_size):
-    batch = {"image": images[start:start + batch_size]}
-    if dataset.eval_labels is not None:
-      batch["label"] = dataset.eval_labels[start:start + batch_size]
-    if bank is not None:
-      batch["mask"] = bank[np.arange(start, start + len(batch["image"])) % len(bank)]
-    yield batch
+def input_shape(task, size: int) -> tuple[int, int, int, int]:
+  """The network's input shape for one `size x size` image (four channels when inpainting
+  feeds the mask too)."""
+  return (1, size, size, 4 if task.name == "inpaint" and task.mask_channel else 3)

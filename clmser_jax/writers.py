@@ -1,19 +1,54 @@
 """Where a run's numbers and pictures go: `metrics.jsonl`, TensorBoard events, CSV, PNG grids.
 
-Only process 0 writes. On resume, `metrics.jsonl` keeps the lines up to the restored step and
-drops the rest, so the file reads as if the run had never been interrupted.
+Only process 0 writes. A row of `metrics.jsonl` is one `write` of one line, flushed; a line
+that a crash or a full disk left torn or garbled is skipped by every reader (`read_metrics`)
+with a warning, never an error. On resume the file keeps the rows up to the restored step and
+drops the rest (rewritten atomically: a temporary file, then a rename), so it reads as if the
+run had never been interrupted.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+import tempfile
 
 import jax
 import numpy as np
+from absl import logging
 from PIL import Image, ImageDraw, ImageFont
 
 TITLE_HEIGHT = 16  # pixels of the strip that names the columns of a grid
+METRICS = "metrics.jsonl"
+
+
+def _rows(path: str) -> tuple[list[tuple[str, dict]], int]:
+  """`(line, row)` of every well-formed line of `path` (none when it does not exist), and
+  how many lines were not."""
+  if not os.path.exists(path):
+    return [], 0
+  rows, bad = [], 0
+  with open(path, errors="replace") as f:
+    for line in f:
+      try:
+        row = json.loads(line) if line.endswith("\n") else None
+      except ValueError:
+        row = None
+      if isinstance(row, dict) and isinstance(row.get("step"), int) and "split" in row:
+        rows.append((line, row))
+      else:
+        bad += 1
+  return rows, bad
+
+
+def read_metrics(workdir: str, split: str | None = None) -> list[dict]:
+  """The rows of a run's `metrics.jsonl` (of one `split`: 'train' or 'eval'), skipping
+  lines that are not whole rows."""
+  path = os.path.join(workdir, METRICS)
+  rows, bad = _rows(path)
+  if bad:
+    logging.warning("%s: skipped %d line(s) that are not whole rows", path, bad)
+  return [row for _, row in rows if split is None or row["split"] == split]
 
 
 class MetricWriter:
@@ -21,7 +56,7 @@ class MetricWriter:
 
   def __init__(self, workdir: str, resume_step: int):
     self._active = jax.process_index() == 0
-    self._path = os.path.join(workdir, "metrics.jsonl")
+    self._path = os.path.join(workdir, METRICS)
     if not self._active:
       return
     _truncate_after(self._path, resume_step)
@@ -42,17 +77,20 @@ class MetricWriter:
 
 
 def _truncate_after(path: str, step: int) -> None:
-  """Keeps the lines up to `step`; a line torn by a kill mid-write ends the file."""
-  if not os.path.exists(path):
+  """Keeps the well-formed rows up to `step`, rewriting the file atomically."""
+  rows, bad = _rows(path)
+  if not rows and not bad:
     return
-  kept = []
-  with open(path) as f:
-    for line in f:
-      if not line.endswith("\n") or json.loads(line)["step"] > step:
-        break
-      kept.append(line)
-  with open(path, "w") as f:
-    f.writelines(kept)
+  if bad:
+    logging.warning("%s: dropped %d line(s) that are not whole rows", path, bad)
+  fd, partial = tempfile.mkstemp(suffix=".partial", dir=os.path.dirname(path))
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.writelines(line for line, row in rows if row["step"] <= step)
+    os.replace(partial, path)
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)
 
 
 def write_csv(path, rows: list[dict]) -> None:

@@ -5,12 +5,14 @@ Any field can be overridden: `--config.model.reflections=4`.
 """
 import ml_collections
 
-from clmser_jax.config import model_config, task_config
+from clmser_jax.config import data_config, model_config, task_config
 
 
 def get_config(variant: str = "clmser") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.dataset = "embedded"  # or "digits", "folder:/path/to/images", "tfds:stl10", ...
+  config.dataset = "embedded"  # or "digits", "folder:/path", "list:/path/list.txt", ...
+  config.eval_dataset = ""  # "" = held out from `dataset`; or "folder:", "list:", "records:"
+  config.data = data_config()  # workers=-1 (a worker per core less one), prefetch=2, roots
   config.data_dir = ""  # where tfds datasets are prepared; "" = $TFDS_DATA_DIR or TFDS's default
   config.per_class = 0  # labelled tfds datasets: the first n images of each class; 0 = all
   config.image_size = 64

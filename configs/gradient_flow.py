@@ -6,11 +6,15 @@ Any field can be overridden, e.g. `--config.train.num_steps=1000`.
 """
 import ml_collections
 
+from clmser_jax.config import data_config
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.dataset = "embedded"  # training crops of clmser_jax.data; or "folder:/path"
+  config.eval_dataset = ""  # the study reads training crops only
+  config.data = data_config()  # `list:` datasets' root
   config.num_eval_images = 1  # the study draws training crops only
   config.resize = 0  # photographs at native resolution (clmser_jax.data)
   config.image_size = 32

@@ -115,11 +115,14 @@ def final_state(workdir) -> dict:
   return checkpointer.restore(path, target)
 
 
+WALL_CLOCK = ("steps_per_sec", "images_per_sec", "input_wait_fraction")
+
+
 def train_lines(workdir) -> list[dict]:
-  """The `train` lines of `metrics.jsonl`, without the wall-clock `steps_per_sec`."""
+  """The `train` lines of `metrics.jsonl`, without the wall-clock fields (`WALL_CLOCK`)."""
   with open(pathlib.Path(workdir, "metrics.jsonl")) as f:
     lines = [json.loads(line) for line in f]
-  return [{k: v for k, v in l.items() if k != "steps_per_sec"} for l in lines
+  return [{k: v for k, v in l.items() if k not in WALL_CLOCK} for l in lines
           if l["split"] == "train"]
 
 

@@ -1,13 +1,14 @@
-"""Embedded photographs, folder datasets and the step-keyed batch sampler."""
+"""Datasets: the embedded photographs, image folders and lists (listed, read lazily), the
+digits, and how images are decoded."""
 import struct
 import zlib
 
-import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from clmser_jax.data import load_dataset, photos
+import batches
+from clmser_jax.data import listing, load_dataset, photos, sources
 from clmser_jax.faults import InputError
 from configs.default import get_config
 
@@ -29,23 +30,14 @@ def test_train_and_eval_images_are_disjoint():
     assert not any(t.shape == im.shape and np.array_equal(t, im) for im in train)
 
 
-def test_train_batch_is_a_function_of_the_key():
-  dataset = load_dataset(get_config())
-  key = jax.random.key(3)
-  a = dataset.train_batch(key, 8)["image"]
-  np.testing.assert_array_equal(a, dataset.train_batch(key, 8)["image"])
-  assert not np.array_equal(a, dataset.train_batch(jax.random.fold_in(key, 1), 8)["image"])
-  assert a.shape == (8, 64, 64, 3) and a.dtype == np.float32
-  assert 0.0 <= a.min() and a.max() <= 1.0
-
-
 def test_eval_tiles_are_fixed_crops_of_held_out_images():
   config = get_config()
   dataset = load_dataset(config)
   _, test = photos.embedded_photos(config.image_size)
-  assert dataset.eval_images.shape == (config.num_eval_images, 64, 64, 3)
-  np.testing.assert_array_equal(dataset.eval_images[0] * 255, test[0][:64, :64])
-  np.testing.assert_array_equal(dataset.eval_images[1] * 255, test[0][:64, 64:128])
+  images = batches.eval_images(config, dataset)
+  assert images.shape == (config.num_eval_images, 64, 64, 3)
+  np.testing.assert_array_equal(images[0] * 255, test[0][:64, :64])
+  np.testing.assert_array_equal(images[1] * 255, test[0][:64, 64:128])
 
 
 def test_resize_shorter_side():
@@ -62,6 +54,13 @@ def _write(path, array, mode=None):
   Image.fromarray(array, mode).save(path)
 
 
+def _folder_config(spec, size=32, **fields):
+  config = get_config()
+  config.dataset, config.image_size = spec, size
+  config.update(fields)
+  return config
+
+
 def test_folder_dataset(tmp_path):
   rng = np.random.default_rng(0)
   for i in range(11):
@@ -71,23 +70,86 @@ def test_folder_dataset(tmp_path):
   _write(tmp_path / "alpha.png", rng.integers(0, 255, (40, 40, 4), dtype=np.uint8))
   (tmp_path / "broken.png").write_bytes(b"not a png")
   (tmp_path / "notes.txt").write_text("ignored")
-  train, test = photos.folder_photos(str(tmp_path), size=32)
-  assert len(train) + len(test) == 13  # broken.png skipped, notes.txt ignored
-  assert len(test) == 1  # every 10th file, sorted
-  assert all(im.shape[2] == 3 and min(im.shape[:2]) >= 32 for im in train + test)
-  again = photos.folder_photos(str(tmp_path), size=32)
-  np.testing.assert_array_equal(test[0], again[1][0])
+  dataset = load_dataset(_folder_config(f"folder:{tmp_path}"))
+  # Listed, not read: 14 images (broken.png too, notes.txt not), every 10th held out.
+  assert len(dataset.train) + len(dataset.eval) == 14 and len(dataset.eval) == 1
+  names = [sources.name(dataset.train, i) for i in range(len(dataset.train))]
+  assert names[:3] == [str(tmp_path / n) for n in ("alpha.png", "broken.png", "grey.jpg")]
+  # Sorted: alpha, broken, grey, sub0/img00, 02, 04, 06, 08, 10, then the 10th: sub1/img01.
+  assert sources.name(dataset.eval, 0) == str(tmp_path / "sub1" / "img01.png")
+  readable = [i for i in range(len(dataset.train)) if i != 1]
+  assert all(dataset.train[i].shape[2] == 3 and min(dataset.train[i].shape[:2]) >= 32
+             for i in readable)
+  with pytest.raises(Exception):
+    dataset.train[1]  # broken.png fails when it is read; the pipeline skips it (test_pipeline)
+
+
+def test_folder_listing_sorts_folder_by_folder(tmp_path):
+  for name in ("a-c.png", "a/b.png", "B.jpg", "a/z/x.JPEG", "a.txt"):
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_bytes(b"")
+  found = listing.find_images(str(tmp_path))
+  expected = sorted(p for p in tmp_path.rglob("*") if p.suffix.lower() in listing.IMAGE_SUFFIXES)
+  assert list(found) == [str(p) for p in expected]  # pathlib's order: a/b before a-c
 
 
 def test_folder_dataset_errors(tmp_path):
   with pytest.raises(InputError, match="does not exist"):
-    photos.folder_photos(str(tmp_path / "missing"), 32)
+    load_dataset(_folder_config(f"folder:{tmp_path / 'missing'}"))
   with pytest.raises(InputError, match="holds no PNG or JPEG"):
-    photos.folder_photos(str(tmp_path), 32)
-  (tmp_path / "a.png").write_bytes(b"junk")
+    load_dataset(_folder_config(f"folder:{tmp_path}"))
   _write(tmp_path / "b.png", np.zeros((8, 8, 3), np.uint8))
-  with pytest.raises(InputError, match="1 readable image"):
-    photos.folder_photos(str(tmp_path), 32)
+  with pytest.raises(InputError, match="has 1 image; need at least 2"):
+    load_dataset(_folder_config(f"folder:{tmp_path}"))
+
+
+def test_image_lists_relative_to_the_list_or_to_data_root(tmp_path):
+  rng = np.random.default_rng(1)
+  for name in ("x/a.png", "x/b.png", "y/c.png"):
+    _write(tmp_path / "images" / name, rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+  (tmp_path / "images" / "train.txt").write_text("x/b.png\n\ny/c.png 17\n")
+  (tmp_path / "eval.txt").write_text(f"/x/a.png\n")
+  config = _folder_config(f"list:{tmp_path / 'images' / 'train.txt'}", size=8,
+                          eval_dataset=f"list:{tmp_path / 'eval.txt'}")
+  config.data.root = config.data.eval_root = str(tmp_path / "images")
+  dataset = load_dataset(config)
+  assert [sources.name(dataset.train, i) for i in range(2)] == [
+      str(tmp_path / "images" / "x" / "b.png"), str(tmp_path / "images" / "y" / "c.png")]
+  assert len(dataset.eval) == 1  # with eval_dataset nothing is held out of the training list
+  np.testing.assert_array_equal(dataset.eval[0], np.asarray(Image.open(
+      tmp_path / "images" / "x" / "a.png")))
+  config.data.eval_root = ""  # relative to the list's folder: /x/a.png is then absolute
+  with pytest.raises(InputError, match=r"names 1 of 1 files that do not exist, e.g. '/x/a.png'"):
+    load_dataset(config)
+
+
+def test_image_list_errors(tmp_path):
+  config = _folder_config(f"list:{tmp_path / 'none.txt'}")
+  with pytest.raises(InputError, match="cannot be read: No such file"):
+    load_dataset(config)
+  (tmp_path / "empty.txt").write_text("\n  \n")
+  with pytest.raises(InputError, match="names no images"):
+    load_dataset(_folder_config(f"list:{tmp_path / 'empty.txt'}"))
+  _write(tmp_path / "here.png", np.zeros((8, 8, 3), np.uint8))
+  (tmp_path / "list.txt").write_text("here.png\n" + "".join(f"gone{i}.png\n" for i in range(5)))
+  with pytest.raises(InputError, match=(r"names 5 of 6 files that do not exist, e\.g\. "
+                                        rf"'{tmp_path}/gone0.png', '{tmp_path}/gone1.png', "
+                                        rf"'{tmp_path}/gone2.png' \(paths are relative to")):
+    load_dataset(_folder_config(f"list:{tmp_path / 'list.txt'}"))
+
+
+def test_jpeg_draft_decodes_small_and_matches_a_full_decode(tmp_path):
+  """`read_rgb(path, short_side)` asks libjpeg for a reduced scale that keeps the shorter side
+  at least `short_side`; after the resize to it the image is the full decode's, up to the
+  filters' difference."""
+  from benchmarks.image_folder import photograph
+  Image.fromarray(photograph(0, 512)[:, :384]).save(tmp_path / "a.jpg", quality=95)
+  assert photos.read_rgb(tmp_path / "a.jpg", 96).shape == (128, 96, 3)  # 1/4 scale
+  assert photos.read_rgb(tmp_path / "a.jpg", 100).shape == (256, 192, 3)  # 1/2: 1/4 too small
+  fast = photos.load(tmp_path / "a.jpg", 64, 96)
+  full = photos.prepare(photos.read_rgb(tmp_path / "a.jpg"), 64, 96)
+  assert fast.shape == full.shape == (128, 96, 3)
+  assert np.abs(fast.astype(int) - full).mean() < 2.0
 
 
 def _write_png16(path, rgb):
@@ -119,18 +181,20 @@ def test_digits_are_labelled_upscaled_and_split_four_to_one():
   config = get_config()
   config.dataset, config.image_size, config.num_eval_images = "digits", 16, 1000
   dataset = load_dataset(config)
-  assert len(dataset.train) + len(dataset.eval_images) == 1797
-  assert len(dataset.eval_images) == 1797 // 5  # every 5th digit held out
+  assert len(dataset.train) + len(dataset.eval) == 1797
+  assert len(dataset.eval) == 1797 // 5  # every 5th digit held out
   assert dataset.num_classes == 10 and not dataset.flip
-  assert dataset.eval_images.shape == (len(dataset.eval_labels), 16, 16, 3)
+  eval_images = batches.eval_images(config, dataset)
+  assert eval_images.shape == (len(dataset.eval_labels), 16, 16, 3)
   # The image is sklearn's digit: its 8x8 block means follow the 0..16 pixel values.
   from sklearn.datasets import load_digits
   bunch = load_digits()
   first_test = 4  # the 5th digit
   assert dataset.eval_labels[0] == bunch.target[first_test]
-  blocks = dataset.eval_images[0, :, :, 0].reshape(8, 2, 8, 2).mean((1, 3))
+  blocks = eval_images[0, :, :, 0].reshape(8, 2, 8, 2).mean((1, 3))
   assert np.corrcoef(blocks.ravel(), bunch.images[first_test].ravel())[0, 1] > 0.95
-  batch = dataset.train_batch(jax.random.key(0), 64)
+  config.batch_size = 64
+  batch = batches.train_batch(config, dataset, 1)
   assert batch["label"].dtype == np.int32 and batch["label"].shape == (64,)
   # Labels travel with their images: the same index gives the same (image, label) pair.
   train_index = {bytes(im.tobytes()): int(l) for im, l in zip(dataset.train,

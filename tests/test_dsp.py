@@ -193,8 +193,9 @@ def test_dataset_without_labels_is_an_input_error():
   images = np.zeros((2, 16, 16, 3), np.float32)
   task = task_config("dsp")
   with pytest.raises(InputError, match=r"^config\.dataset has no labels"):
-    tasks.check_labels(Dataset((images[0],), images, 16), task, 10)
-  labelled = Dataset((images[0],), images, 16, np.zeros(1, np.int32), np.zeros(2, np.int32), 7)
+    tasks.check_labels(Dataset((images[0],), tuple(images), 16), task, 10)
+  labelled = Dataset((images[0],), tuple(images), 16, np.zeros(1, np.int32),
+                     np.zeros(2, np.int32), 7)
   with pytest.raises(InputError, match=r"num_classes=10 but the dataset has 7 classes"):
     tasks.check_labels(labelled, task, 10)
   tasks.check_labels(labelled, task, 7)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import batches
 import subprocesses
 from clmser_jax import experiments, faults, results, sweep, timing, writers
 from clmser_jax.analysis import plots
@@ -116,7 +117,8 @@ def test_tables_agree_with_each_runs_final_eval(experiment):
 def test_samples_grid_has_a_titled_tile_per_image_and_column(experiment):
   workdir, _, runs = experiment
   grid = np.asarray(Image.open(workdir / "results" / "samples_sgd.png"))
-  originals = load_dataset(runs[0].config).eval_images[:8]  # the default 8 rows
+  config = runs[0].config
+  originals = batches.eval_images(config, load_dataset(config))[:8]  # the default 8 rows
   side = originals.shape[1] * -(-results.MIN_TILE // originals.shape[1])
   columns = len(VARIANTS) + 1  # each variant, then the original (the input, unmasked)
   assert grid.shape == (writers.TITLE_HEIGHT + 8 * side, columns * side, 3)
@@ -179,7 +181,8 @@ def test_command_line_config_error_is_one_line(tmp_path):
                            "--sweep=no_such_field=1", f"--workdir={tmp_path}"])
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1] == (
-      "clmser_jax.experiments: --sweep: config.no_such_field does not exist in this config; "
+      "clmser_jax.experiments: config error: --sweep: config.no_such_field does not exist in "
+      "this config; "
       "sweep an existing field")
 
 
@@ -212,7 +215,7 @@ def test_fid_column(experiment, tmp_path):
     score = float(next(csv.DictReader(f))["fid"])
   assert score > 0
   scorer = experiments.FIDScorer(experiments.load_inception(str(npz)))
-  images = load_dataset(runs[1].config).eval_images
+  images = batches.eval_images(runs[1].config, load_dataset(runs[1].config))
   same = scorer.score(scorer.features(images, 8), images, 8)
   assert abs(same) < 1e-6 * score
 

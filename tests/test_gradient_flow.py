@@ -80,7 +80,8 @@ def test_moving_average():
 def test_a_diverging_run_stops_and_says_so():
   config = _tiny_config()
   config.train.update(num_steps=50, learning_rates=dict(sgd=1e12, adam=1e-3))
-  model = study.build(config, "cae", 2, "relu", "he")
+  # Sigmoid: a huge step cannot leave it dead at a constant output, as it can ReLU.
+  model = study.build(config, "cae", 2, "sigmoid", "he")
   losses, _ = study.train(config, load_dataset(config), model, "sgd")
   assert not np.isfinite(losses[-1]["loss"]) and len(losses) < 51
   assert all(np.isfinite(r["loss"]) for r in losses[:-1])

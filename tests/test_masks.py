@@ -102,32 +102,29 @@ def mask_folder(tmp_path):
 
 def test_folder_polarity_hole_means_white_is_hole(mask_folder):
   folder, whites = mask_folder
-  loaded = masks.load_mask_folder(folder, "hole")
+  loaded = np.stack(masks.MaskFolder(folder, "hole", (12, 10)))
   assert loaded.shape == (3, 12, 10, 1) and loaded.dtype == np.float32
   np.testing.assert_array_equal(loaded[..., 0], 1.0 - np.stack(whites))
 
 
 def test_folder_polarity_known_means_white_is_known(mask_folder):
   folder, whites = mask_folder
-  np.testing.assert_array_equal(masks.load_mask_folder(folder, "known")[..., 0], np.stack(whites))
+  np.testing.assert_array_equal(np.stack(masks.MaskFolder(folder, "known", (12, 10)))[..., 0],
+                                np.stack(whites))
 
 
 def test_folder_resize_is_nearest_neighbour(tmp_path):
   white = np.zeros((4, 4), bool)
   white[:2, :2] = True
   write_png(tmp_path / "a.png", white)
-  loaded = masks.load_mask_folder(tmp_path, "known", size=(8, 8))[0, ..., 0]
+  loaded = masks.MaskFolder(tmp_path, "known", size=(8, 8))[0][..., 0]
   np.testing.assert_array_equal(loaded, np.kron(white, np.ones((2, 2))))
 
 
 def test_folder_errors(tmp_path):
   with pytest.raises(ValueError, match="no .png files"):
-    masks.load_mask_folder(tmp_path, "hole")
+    masks.MaskFolder(tmp_path, "hole", (8, 8))
   with pytest.raises(FileNotFoundError, match="does not exist"):
-    masks.load_mask_folder(tmp_path / "missing", "hole")
+    masks.MaskFolder(tmp_path / "missing", "hole", (8, 8))
   with pytest.raises(ValueError, match="polarity"):
-    masks.load_mask_folder(tmp_path, "white")
-  write_png(tmp_path / "a.png", np.zeros((4, 4), bool))
-  write_png(tmp_path / "b.png", np.zeros((4, 6), bool))
-  with pytest.raises(ValueError, match="differ in size"):
-    masks.load_mask_folder(tmp_path, "hole")
+    masks.MaskFolder(tmp_path, "white", (8, 8))

@@ -18,6 +18,7 @@ import pytest
 
 from clmser_jax import checkpoint, convert_official, train
 from clmser_jax.config import ConfigError, model_config
+from clmser_jax.faults import InputError
 from clmser_jax.models import VARIANTS, build_model  # (dcw: shared kernels, dpn: skips)
 from configs.official_celeba import get_config
 
@@ -236,14 +237,14 @@ def test_converted_checkpoint_serves_inference_and_resumes_training(tmp_path):
   save_like_their_trainer(generator, pth)
   convert_official.convert(str(pth), "clmser", out, config)
   assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == ["0"]
-  with pytest.raises(FileExistsError, match="already holds checkpoints"):
+  with pytest.raises(InputError, match="already holds checkpoints"):
     convert_official.convert(str(pth), "clmser", out, config)
 
   # Inference: restore like train_and_evaluate does, evaluate like eval_step does.
   model = build_model(config.model)
   fresh = train.create_train_state(jax.random.key(0), model,
                                    train.make_optimizer(config.optimizer), (1, 16, 16, 3))
-  restored, step = checkpoint.restore_latest(checkpoint.manager(out), fresh)
+  restored, step, _ = checkpoint.restore_latest(checkpoint.manager(out), fresh)
   assert step == 0
   ours = restored.apply_fn(train.model_variables(restored, restored.params), x)
   with torch.no_grad():
@@ -272,7 +273,8 @@ def test_command_line_reports_a_bad_key_in_one_line(tmp_path):
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode != 0
   last = result.stderr.strip().splitlines()[-1]
-  assert last.startswith("convert_official: state dict does not match the official 7-layer")
+  assert last.startswith(
+      "convert_official: input error: state dict does not match the official 7-layer")
   assert "missing keys ['DownBlocks.0.bn.weight']" in last
   assert not os.path.exists(tmp_path / "out")
 

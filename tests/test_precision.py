@@ -13,15 +13,16 @@ import json
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
+import batches
 import tiny
 from benchmarks.runners import cosine, relative_difference
 from clmser_jax import ops, tasks, train
 from clmser_jax.config import ConfigError, model_config, task_config, validate
 from clmser_jax.data import load_dataset
+from configs.default import get_config
 from clmser_jax.models import build_model
 
 CASES = {  # name: (variant, official, reflections)
@@ -37,9 +38,9 @@ COSINE_BOUND = 0.999  # gradient cosine: measured >= 0.99987
 
 def _photos(count=2, size=32):
   """Crops of the embedded photographs, float32 in [0, 1]."""
-  config = ml_collections.ConfigDict(dict(dataset="embedded", image_size=size, resize=0,
-                                          num_eval_images=count))
-  return jnp.asarray(load_dataset(config).eval_images[:count])
+  config = get_config()
+  config.image_size, config.num_eval_images = size, count
+  return jnp.asarray(batches.eval_images(config, load_dataset(config)))
 
 
 def _models(case):

@@ -22,6 +22,7 @@ def get_config(variant: str = "clmser", steps: int = 6):
   config.checkpoint_every_steps = 3
   config.log_every_steps = 1
   config.num_eval_images = 8
+  config.data.workers = 0  # batches made in the test process (tests of workers set their own)
   config.model.depth = 2
   config.model.channels = (4, 8)
   config.model.strides = (1, 2)

@@ -110,4 +110,4 @@ def run(config, workdir: str) -> None:
 
 
 if __name__ == "__main__":
-  cli.run_with_config(run, "configs/gradient_flow.py")
+  cli.run_with_config("clmser_jax.analysis.gradient_flow", run, "configs/gradient_flow.py")

@@ -88,4 +88,4 @@ def run(config, workdir: str) -> None:
 
 
 if __name__ == "__main__":
-  cli.run_with_config(run, "configs/lmser_digits.py")
+  cli.run_with_config("clmser_jax.analysis.lmser_digits", run, "configs/lmser_digits.py")

@@ -14,8 +14,9 @@ import jax.numpy as jnp
 import optax
 from absl import logging
 
+from clmser_jax import tasks
 from clmser_jax.analysis.gradient_terms import USES, gradient_terms, term_norms
-from clmser_jax.data import Dataset
+from clmser_jax.data import Dataset, pipeline
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.clmser import CLmser
 
@@ -24,9 +25,12 @@ _TRAIN_STREAM, _INIT_STREAM = 0, 1  # batches for training never repeat those at
 
 
 def batch(config, dataset: Dataset, stream: int, index: int) -> jax.Array:
-  """Training crops drawn with the key `(config.seed, stream, index)`."""
-  key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), stream), index)
-  return jnp.asarray(dataset.train_batch(key, config.batch_size)["image"])
+  """Training crops of batch `index` of `stream`, in [0, 1]: the pipeline's sampler seeded
+  with `(config.seed, stream)`."""
+  sampler = pipeline.Sampler(pipeline.Reader(dataset.train), config.image_size, dataset.flip,
+                             (config.seed, stream))
+  rows = pipeline.host_batch(sampler, index, slice(0, config.batch_size))
+  return jnp.asarray(tasks.unit_batch(rows)["image"])
 
 
 def architecture(depth: int, config) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -1,73 +1,79 @@
-"""Input pipeline: a fixed evaluation set and training batches that are a pure function of
-the step, so a resumed run sees exactly the batches an uninterrupted one would."""
+"""Datasets: which images train and which evaluate, as random-access sources that read an
+image only when the pipeline (`pipeline.py`) asks for it.
+
+`config.dataset` names the training images: `embedded` (photographs inside scikit-image and
+scikit-learn), `digits` (scikit-learn's, labelled), `folder:/path` (PNG/JPEG, recursive),
+`list:/path/list.txt` (an image list), `records:/path` (a prepared copy, `prepare.py`) or
+`tfds:NAME` (a prepared tensorflow-datasets dataset). `config.eval_dataset` names the
+evaluation images (`folder:`, `list:` or `records:`); empty, a folder, list or prepared copy
+holds out every 10th of its images (in its order), and the others their own test split.
+"""
 from __future__ import annotations
 
 import dataclasses
 from typing import Sequence
 
-import jax
 import numpy as np
 
-from clmser_jax.data import digits, photos, tfds_sources
+from clmser_jax.data import digits, listing, photos, sources, tfds_sources
+from clmser_jax.faults import InputError
+
+FILE_DATASETS = ("folder", "list", "records")  # `KIND:/path`, the datasets read from files
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Training images (uint8 HWC, any size >= image_size, random access) and fixed evaluation
-  images; labelled datasets also carry one class per image.
+  """Training and evaluation images: uint8 RGB, any size whose shorter side is at least
+  `image_size`, random access (`sources`); labelled datasets also carry one class per image.
 
-  `train` is any sequence with `len` and indexing (a tuple of arrays, or a lazy source that
-  decodes on access). `flip` turns on random horizontal flips (photographs, not digits).
+  `flip` turns on random horizontal flips of training crops (photographs, not digits);
+  `centre` makes each evaluation image one centre crop instead of its tiles.
   """
   train: Sequence[np.ndarray]
-  eval_images: np.ndarray  # (N, S, S, 3) float32 in [0, 1]
+  eval: Sequence[np.ndarray]
   image_size: int
   train_labels: np.ndarray | None = None  # (len(train),) int32
-  eval_labels: np.ndarray | None = None  # (N,) int32
+  eval_labels: np.ndarray | None = None  # (len(eval),) int32
   num_classes: int = 0
   flip: bool = True
+  centre: bool = False
 
-  def train_batch(self, rng: jax.Array, batch_size: int,
-                  rows: slice = slice(None)) -> dict[str, np.ndarray]:
-    """`{'image'}` (and `'label'` when labelled): random crops, with random horizontal flips
-    when `flip`, float32 in [0, 1], drawn with the step's key.
 
-    `rows` picks part of the batch: the draws are made for all `batch_size` rows, so a
-    process that builds only its own rows gets exactly those rows of the whole batch.
-    """
-    k_image, k_y, k_x, k_flip = jax.random.split(rng, 4)
-    index = np.asarray(jax.random.randint(k_image, (batch_size,), 0, len(self.train)))[rows]
-    u_y, u_x = (np.asarray(jax.random.uniform(k, (batch_size,)))[rows] for k in (k_y, k_x))
-    flip = np.asarray(jax.random.bernoulli(k_flip, 0.5, (batch_size,)))[rows] & self.flip
-    s = self.image_size
-    images = np.empty((len(index), s, s, 3), np.float32)
-    for b, (i, fy, fx, fl) in enumerate(zip(index, u_y, u_x, flip)):
-      image = self.train[i]
-      y = int(fy * (image.shape[0] - s + 1))
-      x = int(fx * (image.shape[1] - s + 1))
-      crop = image[y:y + s, x:x + s]
-      images[b] = crop[:, ::-1] if fl else crop
-    batch = {"image": images / 255.0}
-    if self.train_labels is not None:
-      batch["label"] = self.train_labels[index].astype(np.int32)
-    return batch
+def file_source(spec: str, root: str, config) -> Sequence[np.ndarray]:
+  """The images of `folder:`, `list:` or `records:` `spec`, read lazily; `list:` entries
+  relative to `root` ('' = the list file's folder)."""
+  kind, _, where = spec.partition(":")
+  size, resize = config.image_size, config.resize
+  if kind == "records":
+    return sources.Prepared(where, size, resize)
+  paths = listing.find_images(where) if kind == "folder" else listing.read_list(where, root)
+  return sources.ImageFiles(paths, size, resize)
+
+
+def _from_files(config) -> Dataset:
+  images = file_source(config.dataset, config.data.root, config)
+  if config.eval_dataset:
+    return Dataset(images, file_source(config.eval_dataset, config.data.eval_root, config),
+                   config.image_size)
+  if len(images) < 2:
+    raise InputError(f"dataset {config.dataset!r} has {len(images)} image; need at least 2 "
+                     "(one to train on, one to evaluate on) or --config.eval_dataset")
+  return Dataset(*sources.hold_out(images), config.image_size)
 
 
 def load_dataset(config) -> Dataset:
-  """The dataset named by `config.dataset`: 'embedded', 'digits', 'folder:/path' or
-  'tfds:NAME' (a prepared tensorflow-datasets dataset in `config.data_dir`, read lazily)."""
+  """The dataset `config.dataset` (and `config.eval_dataset`) names; no image is decoded."""
   size = config.image_size
-  if config.dataset.startswith("tfds:"):
-    return Dataset(image_size=size, **tfds_sources.load(
+  kind = config.dataset.partition(":")[0]
+  if kind == "tfds":
+    return Dataset(image_size=size, centre=True, **tfds_sources.load(
         config.dataset.split(":", 1)[1], config.data_dir, config.per_class, size,
         config.resize, config.num_eval_images))
   if config.dataset == "digits":
     (train, train_labels), (test, test_labels) = digits.embedded_digits(size)
-    n = min(config.num_eval_images, len(test))
-    return Dataset(tuple(train), test[:n].astype(np.float32) / 255.0, size, train_labels,
-                   test_labels[:n], digits.NUM_CLASSES, flip=False)
+    return Dataset(train, test, size, train_labels, test_labels, digits.NUM_CLASSES,
+                   flip=False, centre=True)
   if config.dataset == "embedded":
     train, test = photos.embedded_photos(size, config.resize)
-  else:
-    train, test = photos.folder_photos(config.dataset.split(":", 1)[1], size, config.resize)
-  return Dataset(tuple(train), photos.tiles(test, size, config.num_eval_images), size)
+    return Dataset(tuple(train), tuple(test), size)
+  return _from_files(config)

@@ -1,6 +1,6 @@
 """tensorflow-datasets images read without TensorFlow: `tfds.data_source` (ArrayRecord random
-access) wrapped in a grain `MapDataset` that decodes an image only when it is indexed, so
-even Places365's 1.8M training images are never all in memory.
+access) wrapped in a source that decodes an image only when it is indexed, so even
+Places365's 1.8M training images are never all in memory.
 
 Every image becomes uint8 RGB (grey is repeated into three channels) prepared like a folder
 image (`photos.prepare`): resized when `config.resize` is set, and upscaled (bicubic) when its
@@ -10,9 +10,8 @@ LeNet-style zero padding keeps the digit filling the frame, as for the embedded 
 from __future__ import annotations
 
 import dataclasses
-import functools
+from typing import Sequence
 
-import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -104,21 +103,31 @@ def rgb(image: np.ndarray) -> np.ndarray:
   return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
 
 
-def _decoded(index: int, source, size: int, resize: int) -> np.ndarray:
-  return photos.prepare(rgb(source[int(index)]["image"]), size, resize)
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+  """Examples of a tfds split, their image decoded and prepared when indexed (lazy)."""
+  source: Sequence
+  index: np.ndarray
+  size: int
+  resize: int
+  dataset: str
 
+  def __len__(self) -> int:
+    return len(self.index)
 
-def decoded_images(source, index: np.ndarray, size: int, resize: int) -> grain.MapDataset:
-  """The images at `index` of `source`, decoded and prepared when indexed (lazy)."""
-  return grain.MapDataset.source(index).map(
-      functools.partial(_decoded, source=source, size=size, resize=resize))
+  def __getitem__(self, i: int) -> np.ndarray:
+    example = self.source[int(self.index[i])]
+    return photos.prepare(rgb(example["image"]), self.size, self.resize)
+
+  def name(self, i: int) -> str:
+    return f"{self.dataset} example {int(self.index[i])}"
 
 
 def load(name: str, data_dir: str, per_class: int, size: int, resize: int,
          num_eval: int) -> dict:
-  """`Dataset` fields for `tfds:NAME`: lazy training images (the first `per_class` of each
-  class when it is set), the first `num_eval` evaluation images centre-cropped to `size`, and
-  labels for the labelled datasets."""
+  """`Dataset` fields for `tfds:NAME`: the training images (the first `per_class` of each
+  class when it is set) and the first `num_eval` evaluation images, both decoded only when
+  read, and labels for the labelled datasets."""
   spec = SOURCES[base_name(name)]
   train = open_split(name, spec.train_split, data_dir)
   train_index = np.arange(len(train))
@@ -134,11 +143,8 @@ def load(name: str, data_dir: str, per_class: int, size: int, resize: int,
   eval_index = eval_index[:num_eval]
   if not len(eval_index):
     raise InputError(f"tfds dataset {name!r} has no evaluation images")
-  eval_images = np.empty((len(eval_index), size, size, 3), np.float32)
-  for row, i in enumerate(eval_index):
-    eval_images[row] = photos.centre_crop(_decoded(i, evaluation, size, resize), size) / 255.0
-  fields = dict(train=decoded_images(train, train_index, size, resize), eval_images=eval_images,
-                flip=spec.flip)
+  fields = dict(train=Decoded(train, train_index, size, resize, name),
+                eval=Decoded(evaluation, eval_index, size, resize, name), flip=spec.flip)
   if spec.per_class:
     eval_labels = (labels[eval_index] if spec.eval_split is None
                    else read_labels(name, spec.eval_split, data_dir, eval_index))

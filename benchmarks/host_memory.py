@@ -1,4 +1,4 @@
-"""`host_memory.reuse_freed_memory` on and off: the official network's units, JAX and PyTorch.
+"""`cpu.memory.reuse_freed_memory` on and off: the official network's units, JAX and PyTorch.
 
 The policy is process-wide and must be set before JAX starts, so it cannot be timed
 interleaved in one process like the other sections: each setting runs in its own process,
@@ -21,7 +21,7 @@ UNITS = (("train", 8), ("infer", 1), ("infer", 32))
 
 def child(arch: str, reuse: bool, repeats: int) -> dict:
   """Medians in seconds of every unit of `UNITS`, JAX and PyTorch, in this process."""
-  from clmser_jax import host_memory
+  from clmser_jax.cpu import memory as host_memory
   applied = host_memory.reuse_freed_memory() if reuse else False
   import optax
   import torch

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import measure
-from clmser_jax import xla_cpu
+from clmser_jax import ops
 from clmser_jax.models.reflections import layer_sizes
 
 ADAM_BYTES_PER_PARAM = 7 * 4
@@ -144,16 +144,16 @@ def measured_peaks(dtype: str, repeats: int = 5) -> Peaks:
 def time_peaks(dtype: str, n: int, mib: int, repeats: int) -> Peaks:
   """An `n x n` matrix product (`2 n^3` FLOPs) and an in-place elementwise pass over `mib` MiB
   (read once, written once: twice its bytes), each the fastest of `repeats` calls after a
-  warm-up, compiled as the steps are (`xla_cpu.jit`)."""
+  warm-up, compiled as the steps are (with `ops.compiler_options()`)."""
   def fastest(fn):
     fn()  # warm-up: compiles
     return min(measure.seconds(fn)[1] for _ in range(repeats))
 
   a = jnp.ones((n, n), dtype)
-  product = xla_cpu.jit(jnp.matmul)
+  product = jax.jit(jnp.matmul, compiler_options=ops.compiler_options())
   product_s = fastest(lambda: jax.block_until_ready(product(a, a)))
   x = [jnp.ones(mib * 2**20 // jnp.dtype(dtype).itemsize, dtype)]
-  scale = xla_cpu.jit(lambda v: v * 0.5, donate_argnums=0)
+  scale = jax.jit(lambda v: v * 0.5, donate_argnums=0, compiler_options=ops.compiler_options())
 
   def one_pass():
     x[0] = jax.block_until_ready(scale(x[0]))

@@ -1,11 +1,12 @@
-"""Benchmarks of issue 7: the JAX networks against the authors' PyTorch one on the same
-machine, and the cost of the reflection loop. Not part of the test suite.
+"""The JAX networks against the authors' PyTorch one on the same machine, the cost of the
+reflection loop, and the formulations of `ops`. Not part of the test suite.
 
   PYTHONPATH=. python -m benchmarks.run [--quick] [--out benchmarks/RESULTS.md]
       [--dtype float32 bfloat16] [--large_batch 256] [--peak_tflops T --peak_gbps G]
 
-1. Numerics: the fast path (`ops`' custom VJPs) against plain autodiff, loss and gradients;
-   with bfloat16 among `--dtype`, also bfloat16 compute against float32 (same weights).
+1. Numerics: this backend's formulation of `ops` (on the CPU: custom VJPs, phases, native
+   kernels) against the XLA formulation (plain autodiff), loss and gradients; with bfloat16
+   among `--dtype`, also bfloat16 compute against float32 (same weights).
 2. The official network (`model_config(variant, arch, official=True)`) in JAX and in PyTorch
    (`benchmarks/torch_official.py`) with the same converted weights and batch, timed
    interleaved, per compute dtype (PyTorch's bfloat16 is `torch.autocast`): train-step
@@ -16,10 +17,10 @@ machine, and the cost of the reflection loop. Not part of the test suite.
 3. The paper's CLmser at r reflections (no PyTorch peer, float32): r-scaling against r = 1,
    the scan against an unrolled loop and against the rematerialising scan (`model.remat`),
    compile time, memory.
-4. On the CPU: `xla_cpu.jit` (the trainer's compiler options) against `jax.jit` with XLA's
-   defaults, both JAX, interleaved: the official network's units and the paper CLmser at r = 1;
-   and the same units with the native kernels (`clmser_jax.native`: the kernel gradient, the
-   first layer's `W_1 x` and `W_1^T`, the strided `W^T`) against XLA's own operations.
+4. On any backend, the two formulations of `ops` side by side (XLA's convolutions with plain
+   autodiff, and the CPU formulation), interleaved: the official network's units and the
+   paper CLmser at r = 1. On the CPU also the compiler options (`cpu.compiler`) against XLA's
+   defaults, and the native kernels (`clmser_jax.cpu.native`) against XLA's own operations.
 `--quick` runs 96 x 96 only with fewer reflections and repeats (a few minutes on 2 cores).
 """
 from __future__ import annotations
@@ -39,10 +40,13 @@ import numpy as np
 import optax
 
 from benchmarks import measure, roofline, runners
-from clmser_jax import convert_official, host_memory, tasks, xla_cpu
+from clmser_jax import ops, tasks
+from clmser_jax.cpu import compiler as cpu_compiler
+from clmser_jax.cpu import memory as cpu_memory
 from clmser_jax.config import DTYPES, model_config, task_config
 from clmser_jax.models import build_model
-from clmser_jax.native import library
+from clmser_jax.cpu.native import library
+from clmser_jax.official import convert as convert_official
 
 SIZES = {"stl10": 96, "celeba": 256}  # Table 2: STL10 d = 5, CelebA d = 7
 OFFICIAL_TASK = task_config("reconstruct", pixel_range="symmetric")  # their [-1, 1] input
@@ -70,6 +74,15 @@ QUICK = Plan(archs=("stl10",), train_batch={"stl10": 8}, large_batch=32, reflect
 FULL = Plan(archs=("stl10", "celeba"), train_batch={"stl10": 8, "celeba": 8}, large_batch=32,
             reflections=(1, 2, 4, 8, 16), reflection_batch={"stl10": 8, "celeba": 2},
             unrolled=(1, 2, 4), repeats=5, remat=(2, 4, 8, 16))
+# An accelerator, in the few minutes a lent one gives: 256x256 only, the paper's batch of 16,
+# r = 1 and 4 (`benchmarks/accelerator_check.sh`).
+GPU = Plan(archs=("celeba",), train_batch={"celeba": 16}, large_batch=256, reflections=(1, 4),
+           reflection_batch={"celeba": 16}, unrolled=(1,), repeats=5, remat=(4,))
+# The same sections at toy sizes, to prove the script on a CPU (`--size 64`, the CelebA
+# network's total stride).
+SMOKE = Plan(archs=("celeba",), train_batch={"celeba": 2}, large_batch=4, reflections=(1, 2),
+             reflection_batch={"celeba": 2}, unrolled=(), repeats=1)
+PLANS = {"quick": QUICK, "full": FULL, "gpu": GPU, "smoke": SMOKE}
 
 
 def images(batch: int, size: int, seed: int = 0) -> np.ndarray:
@@ -108,12 +121,13 @@ def numerics_cases():
 
 
 def numerics_check() -> list[str]:
-  """Loss and gradients of the fast path and of plain autodiff, relative difference."""
+  """Loss and gradients in this backend's formulation and in the XLA formulation (plain
+  autodiff of XLA's convolutions), relative difference."""
   rows = []
   for name, model, variables, task in numerics_cases():
     x = images(2, 32, seed=1)
     fast = runners.loss_and_grads(model, variables, x, task)
-    with runners.plain_autodiff():
+    with ops.formulation("xla"):
       plain = runners.loss_and_grads(model, variables, x, task)
     loss, grads = (runners.relative_difference(f, p) for f, p in zip(fast, plain))
     ok = "ok" if max(loss, grads) <= 1e-5 else "FAILED"
@@ -286,19 +300,29 @@ def side_by_side(arch: str, plan: Plan, units, variants) -> list[str]:
   return rows
 
 
+def formulations(arch: str, plan: Plan) -> list[str]:
+  """Every unit of `_units` in the XLA formulation (`lax.conv` / `lax.conv_transpose`, plain
+  autodiff) against the CPU formulation (phases, per-tap kernel gradients, native kernels on
+  the CPU, custom VJPs), on whatever backend this runs (`ops.FORMULATIONS`)."""
+  return side_by_side(arch, plan, _units(arch, plan), {
+      "xla": (runners.trainer_jit, lambda: ops.formulation("xla")),
+      "cpu": (runners.trainer_jit, lambda: ops.formulation("cpu"))})
+
+
 def compiler_options(arch: str, plan: Plan) -> list[str]:
-  """`xla_cpu.jit` against `jax.jit` with XLA's defaults, every unit of `_units`."""
+  """The CPU formulation's compiler options against `jax.jit` with XLA's defaults, every unit
+  of `_units`."""
   return side_by_side(arch, plan, _units(arch, plan), {
       "defaults": (jax.jit, contextlib.nullcontext),
-      "xla_cpu": (xla_cpu.jit, contextlib.nullcontext)})
+      "cpu options": (runners.trainer_jit, contextlib.nullcontext)})
 
 
 def native_kernels(arch: str, plan: Plan) -> list[str]:
-  """Every unit of `_units` with the native kernels (`clmser_jax.native`) against XLA's own
-  operations (both `xla_cpu.jit`)."""
+  """Every unit of `_units` with the native kernels (`clmser_jax.cpu.native`) against XLA's
+  own operations (both with the compiler options)."""
   return side_by_side(arch, plan, _units(arch, plan), {
-      "xla": (xla_cpu.jit, library.disabled),
-      "native": (xla_cpu.jit, contextlib.nullcontext)})
+      "xla": (runners.trainer_jit, library.disabled),
+      "native": (runners.trainer_jit, contextlib.nullcontext)})
 
 
 # ----------------------------------------------------------------------------------- report
@@ -315,7 +339,7 @@ def machine(reused_memory: bool = False) -> list[str]:
           f"- threads: torch {torch.get_num_threads()} (set to nproc); XLA:CPU uses all cores; "
           "both flush denormals; before every timed call a 0.1 s pause, then 0.1 s of untimed "
           "calls of the same unit (timed hot)",
-          "- host memory: " + ("`clmser_jax.host_memory`'s reuse policy, process-wide (both "
+          "- host memory: " + ("`clmser_jax.cpu.memory`'s reuse policy, process-wide (both "
                                "frameworks)" if reused_memory else "glibc's defaults"),
           f"- versions: python {platform.python_version()}, jax {jax.__version__}, flax "
           f"{flax.__version__}, optax {optax.__version__}, torch {torch.__version__}",
@@ -325,6 +349,12 @@ def machine(reused_memory: bool = False) -> list[str]:
 def parse_args(argv=None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--quick", action="store_true", help="96 x 96 only, r <= 4, fewer repeats")
+  parser.add_argument("--plan", choices=sorted(PLANS), default=None,
+                      help="what to measure: quick (= --quick), full (default), gpu (256x256, "
+                      "batch 16, r = 1 and 4), smoke (toy sizes, with --size 64)")
+  parser.add_argument("--size", type=int, help="image side of every architecture (smoke runs)")
+  parser.add_argument("--compiles", type=int, default=runners.COMPILES,
+                      help="compilations per compile time (their median)")
   parser.add_argument("--out", help="also write the results as markdown to this file")
   parser.add_argument("--dtype", nargs="+", choices=DTYPES, default=["float32"],
                       help="compute dtypes of the official network's figures (model.dtype); "
@@ -338,21 +368,23 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="the roofline's memory bandwidth in GB/s (default: measured on this "
                       "device, an in-place elementwise pass)")
   parser.add_argument("--reuse_host_memory", action="store_true",
-                      help="apply clmser_jax.host_memory's policy (the command lines' default) "
+                      help="apply clmser_jax.cpu.memory's policy (the command lines' default) "
                       "to the whole process, so to both frameworks")
   return parser.parse_args(argv)
 
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
-  plan = dataclasses.replace(QUICK if args.quick else FULL, dtypes=tuple(args.dtype),
-                             peak_tflops=args.peak_tflops, peak_gbps=args.peak_gbps)
+  base = PLANS[args.plan or ("quick" if args.quick else "full")]
+  plan = dataclasses.replace(base, dtypes=tuple(args.dtype), peak_tflops=args.peak_tflops,
+                             peak_gbps=args.peak_gbps)
   return dataclasses.replace(plan, large_batch=args.large_batch or plan.large_batch)
 
 
 def report(plan: Plan, command: str, reused_memory: bool = False) -> str:
   """Every section, measured now, as markdown."""
-  lines = ["# Benchmarks (issue 7)", "", f"`{command}`", "", *machine(reused_memory), "",
-           "## Numerics: fast path vs plain autodiff", "", *numerics_check(), ""]
+  lines = ["# Benchmarks", "", f"`{command}`", "", *machine(reused_memory), "",
+           f"## Numerics: the {ops.current_formulation()} formulation vs the XLA formulation "
+           "(plain autodiff)", "", *numerics_check(), ""]
   if "bfloat16" in plan.dtypes:
     lines += ["## Numerics: bfloat16 compute vs float32 (same weights)", "",
               *precision_check(), ""]
@@ -374,15 +406,21 @@ def report(plan: Plan, command: str, reused_memory: bool = False) -> str:
             "train XLA MiB / RSS rise |", "|" + "---|" * 15]
   for arch in plan.archs:
     lines += reflection_scaling(arch, plan)
-  if xla_cpu.compiler_options() is not None:
-    lines += ["", "## XLA:CPU options: `xla_cpu.jit` against XLA's defaults (JAX only, "
-              "interleaved)", "", f"`xla_cpu.CPU_OPTIONS` = `{xla_cpu.CPU_OPTIONS}`", "",
-              "| network | model | unit | batch | defaults | xla_cpu.jit | speed-up | "
-              "compile defaults | compile xla_cpu.jit |", "|" + "---|" * 9]
+  lines += ["", f"## Formulations of `ops` on {jax.default_backend()}: XLA's against the CPU "
+            "formulation (JAX only, interleaved)", "",
+            "| network | model | unit | batch | xla | cpu | cpu speed-up | compile xla | "
+            "compile cpu |", "|" + "---|" * 9]
+  for arch in plan.archs:
+    lines += formulations(arch, plan)
+  if cpu_compiler.options() is not None:
+    lines += ["", "## XLA:CPU options: `cpu.compiler.CPU_OPTIONS` against XLA's defaults (JAX "
+              "only, interleaved)", "", f"`CPU_OPTIONS` = `{cpu_compiler.CPU_OPTIONS}`", "",
+              "| network | model | unit | batch | defaults | options | speed-up | "
+              "compile defaults | compile options |", "|" + "---|" * 9]
     for arch in plan.archs:
       lines += compiler_options(arch, plan)
-  if jax.default_backend() == "cpu" and library.registered():
-    lines += ["", "## Native kernels: `clmser_jax.native` against XLA's own operations "
+  if jax.default_backend() == "cpu" and library.loaded():
+    lines += ["", "## Native kernels: `clmser_jax.cpu.native` against XLA's own operations "
               "(JAX only, interleaved)", "",
               "| network | model | unit | batch | XLA's | native | speed-up | "
               "compile XLA's | compile native |", "|" + "---|" * 9]
@@ -400,7 +438,11 @@ def main(argv=None):
   # steps (and later forward passes) up to 15x slower, a baseline not worth beating.
   torch.set_flush_denormal(True)
   command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
-  reused = args.reuse_host_memory and host_memory.reuse_freed_memory()  # before JAX starts
+  reused = args.reuse_host_memory and cpu_memory.reuse_freed_memory()  # before JAX starts
+  if args.size:
+    SIZES.update({arch: args.size for arch in SIZES})
+  runners.COMPILES = args.compiles
+  ops.prepare()
   text = report(plan_from_args(args), command.strip(), reused)
   print(text)
   if args.out:

@@ -8,7 +8,6 @@ import contextlib
 import functools
 import statistics
 from typing import Callable
-from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +15,14 @@ import numpy as np
 import optax
 
 from benchmarks import measure
-from clmser_jax import ops, tasks, train, xla_cpu
+from clmser_jax import ops, tasks, train
 
 COMPILES = 3  # compile time: the median of this many compilations
+
+
+def trainer_jit(fn, **kwargs):
+  """`jax.jit` as the trainer compiles its steps: with the formulation's compiler options."""
+  return jax.jit(fn, compiler_options=ops.compiler_options(), **kwargs)
 
 
 def compile_timed(lower: Callable[[], jax.stages.Lowered]):
@@ -33,7 +37,7 @@ def compile_timed(lower: Callable[[], jax.stages.Lowered]):
 
 
 def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTransformation,
-              jit=xla_cpu.jit):
+              jit=trainer_jit):
   """`(step, compile_s, xla_mib)`: `train.train_step` jitted (by `jit`) with the state donated,
   as the trainer runs it."""
   state = train.state_from_variables(model, tx, jax.tree.map(jnp.copy, variables))
@@ -50,7 +54,7 @@ def jax_train(model, variables, images: np.ndarray, task, tx: optax.GradientTran
   return step, compile_s, measure.xla_memory_mib(compiled)
 
 
-def jax_infer(model, variables, images: np.ndarray, task, jit=xla_cpu.jit):
+def jax_infer(model, variables, images: np.ndarray, task, jit=trainer_jit):
   """`(run, compile_s, xla_mib)`: one forward pass in evaluation mode, jitted by `jit`."""
   x = jnp.asarray(tasks.model_input({"image": images}, task))
   compiled, compile_s = compile_timed(lambda: jit(model.apply).lower(variables, x))
@@ -119,20 +123,6 @@ def torch_infer(generator, images: np.ndarray, task, dtype: str = "float32"):
     _torch_sync()
 
   return run
-
-
-@contextlib.contextmanager
-def plain_autodiff():
-  """Inside: `ops.bottom_up` / `ops.top_down` without their custom VJPs, i.e. the bare
-  `lax.conv_general_dilated` and its transpose as JAX's autodiff builds it, both
-  differentiated by JAX itself. The reference the fast path is checked against."""
-  def top_down(y, w, stride, size):
-    x = jnp.zeros((y.shape[0], *size, w.shape[2]), y.dtype)
-    return jax.vjp(lambda x: ops._bottom_up(x, w, stride), x)[1](y)[0]
-
-  with mock.patch.object(ops, "bottom_up", ops._bottom_up), \
-      mock.patch.object(ops, "top_down", top_down):
-    yield
 
 
 def loss_and_grads(model, variables, images: np.ndarray, task):

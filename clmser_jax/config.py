@@ -5,12 +5,14 @@ field, its value and what is allowed; code below it never re-checks the config.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Callable
 
 import ml_collections
+import optax
 
-from clmser_jax import masks
-from clmser_jax.data import FILE_DATASETS, tfds_sources
+from clmser_jax.data import FILE_DATASETS, masks, tfds_sources
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
 from clmser_jax.models.reflections import FUSIONS
@@ -29,7 +31,19 @@ OFFICIAL = dict(norm="batch", fusion="post_mean", output_activation="tanh",
 
 DATASETS = ("embedded", "digits")  # built in; see `data.load_dataset`
 TFDS_DATASETS = tuple(tfds_sources.SOURCES)  # 'tfds:NAME[/CONFIG][:VERSION]'
-OPTIMIZERS = ("adam", "amsgrad", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+  """An optimizer of Table 3: its optax transformation (of the learning rate) and the
+  paper's learning rate for it."""
+  transform: Callable[[float], optax.GradientTransformation]
+  learning_rate: float
+
+
+# The one table of optimizers (Table 3; AMSGrad is the official code's `Adam(amsgrad=True)`).
+OPTIMIZERS = {"adam": Optimizer(optax.adam, 1e-3), "amsgrad": Optimizer(optax.amsgrad, 1e-3),
+              "sgd": Optimizer(optax.sgd, 0.01)}
 MODELS = ("clmser", "unet", "cnn")
 FEED_FORWARD = ("unet", "cnn")  # separate kernels, one pass
 KERNEL_INITS = ("auto", "he", "contractive", "xavier")
@@ -304,7 +318,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not isinstance(config.seed, int):
     _fail("seed", config.seed, "an integer")
   if config.optimizer.name not in OPTIMIZERS:
-    _fail("optimizer.name", config.optimizer.name, f"one of {OPTIMIZERS}")
+    _fail("optimizer.name", config.optimizer.name, f"one of {tuple(OPTIMIZERS)}")
   if not config.optimizer.learning_rate > 0:
     _fail("optimizer.learning_rate", config.optimizer.learning_rate, "a positive number")
   _validate_decay(config.optimizer)

@@ -3,9 +3,9 @@
 `python -m clmser_jax.inpaint --workdir=RUN --image=photo.jpg --out=out.png
 [--mask=mask.png [--mask_polarity=hole] | --mask-ratio=0.2 [--seed=1]] [--save_masked]`
 
-`--image` and `--out` may be folders; any image size (see `inference.py`, `image_files.py`).
+`--image` and `--out` may be folders; any image size (`clmser_jax/inference/`).
 """
-from clmser_jax import inference_cli
+from clmser_jax.inference import cli
 
 if __name__ == "__main__":
-  inference_cli.main("inpaint")
+  cli.main("inpaint")

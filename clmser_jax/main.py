@@ -10,7 +10,7 @@ import jax
 from absl import flags
 from ml_collections import config_flags
 
-from clmser_jax import cli, faults, host_memory, parallel, train
+from clmser_jax import cli, cpu, faults, parallel, train
 
 def define_flags() -> dict:
   return dict(
@@ -38,7 +38,7 @@ def main(values: dict) -> None:
                                          os.environ)
   if options is not None:
     jax.distributed.initialize(**options, heartbeat_timeout_seconds=values["heartbeat"])
-  host_memory.from_flags()
+  cpu.setup()  # after joining a job (it reads the devices), before any computation
   try:
     train.train_and_evaluate(values["config"], values["workdir"])
   except jax.errors.JaxRuntimeError as error:

@@ -2,9 +2,9 @@
 
 `python -m clmser_jax.reconstruct --workdir=RUN --image=photo.jpg --out=out.png`
 
-`--image` and `--out` may be folders; any image size (see `inference.py`, `image_files.py`).
+`--image` and `--out` may be folders; any image size (`clmser_jax/inference/`).
 """
-from clmser_jax import inference_cli
+from clmser_jax.inference import cli
 
 if __name__ == "__main__":
-  inference_cli.main("reconstruct")
+  cli.main("reconstruct")

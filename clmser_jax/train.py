@@ -18,8 +18,8 @@ import optax
 from absl import logging
 from flax.training import train_state
 
-from clmser_jax import checkpoint, faults, parallel, tasks, writers, xla_cpu
-from clmser_jax.config import validate
+from clmser_jax import checkpoint, faults, ops, parallel, tasks, writers
+from clmser_jax.config import OPTIMIZERS, validate
 from clmser_jax.data import load_dataset, pipeline
 from clmser_jax.data import mask_banks
 from clmser_jax.models import build_model
@@ -49,8 +49,7 @@ def make_optimizer(opt: ml_collections.ConfigDict) -> optax.GradientTransformati
   `Adam(amsgrad=True)`. Not step for step the same: optax keeps the maximum of the
   bias-corrected second moment, PyTorch the maximum of the raw one and corrects it after, so
   they part while bias correction matters and while an early maximum still dominates."""
-  make = {"adam": optax.adam, "amsgrad": optax.amsgrad, "sgd": optax.sgd}[opt.name]
-  return make(learning_rate(opt))
+  return OPTIMIZERS[opt.name].transform(learning_rate(opt))
 
 
 def state_from_variables(model, tx, variables) -> TrainState:
@@ -100,6 +99,15 @@ def eval_step(state: TrainState, batch, task):
   output = state.apply_fn(model_variables(state, state.params), tasks.model_input(batch, task))
   predicted = tasks.prediction(output, batch, task)
   return predicted, tasks.eval_metrics(output, predicted, batch, task)
+
+
+def jit_eval_step(task, metrics: bool = True):
+  """`eval_step` for `task`, jitted with the convolutions' compiler options: the one
+  evaluation step that training, the experiments and inference share. Without `metrics` it
+  returns the prediction alone (XLA then drops the metrics)."""
+  step = functools.partial(eval_step, task=task)
+  return jax.jit(step if metrics else lambda state, batch: step(state, batch)[0],
+                 compiler_options=ops.compiler_options())
 
 
 def training_masks(config: ml_collections.ConfigDict, workdir: str, num_workers: int):
@@ -252,6 +260,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  ops.prepare()
   dataset = load_dataset(config)
   tasks.check_labels(dataset, config.task, config.model.num_classes)
   model = build_model(config.model)
@@ -275,10 +284,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   logging.info("data parallel over %d devices in %d process(es); this process builds rows "
                "%d:%d of each batch of %d with %d data worker(s)", jax.device_count(),
                jax.process_count(), rows.start, rows.stop, config.batch_size, num_workers)
-  step_fn = xla_cpu.jit(functools.partial(train_step, task=task),
-                        in_shardings=(repl, parallel.data_sharding(mesh)),
-                        out_shardings=(repl, repl), donate_argnums=0)
-  eval_fn = xla_cpu.jit(functools.partial(eval_step, task=task))
+  step_fn = jax.jit(functools.partial(train_step, task=task),
+                    in_shardings=(repl, parallel.data_sharding(mesh)),
+                    out_shardings=(repl, repl), donate_argnums=0,
+                    compiler_options=ops.compiler_options())
+  eval_fn = jit_eval_step(task)
   sampler = pipeline.Sampler(pipeline.Reader(dataset.train), config.image_size, dataset.flip,
                              (config.seed,), dataset.train_labels, train_masks)
   writer = writers.MetricWriter(workdir, start_step)

@@ -16,6 +16,7 @@ TINY = run.Plan(archs=("stl10",), train_batch={"stl10": 1}, large_batch=2, refle
                 peak_gbps=1.0)
 
 
+@pytest.mark.slow
 def test_official_vs_torch_yields_a_row_per_measure(monkeypatch):
   monkeypatch.setattr(runners, "COMPILES", 1)
   dtype = "bfloat16"  # float32 runs the same code, without autocast
@@ -27,6 +28,7 @@ def test_official_vs_torch_yields_a_row_per_measure(monkeypatch):
   assert all(row.count("%") == 2 for row in roof)
 
 
+@pytest.mark.slow
 def test_precision_check_reports_bfloat16_close_to_float32(monkeypatch):
   config = model_config("clmser")
   config.depth, config.channels, config.strides, config.reflections = 2, (4, 8), (1, 2), 2
@@ -81,6 +83,7 @@ def test_measured_peaks_count_product_flops_and_pass_bytes(monkeypatch):
   assert len(calls) == 6
 
 
+@pytest.mark.slow
 def test_reflection_scaling_yields_a_row_per_loop(monkeypatch):
   monkeypatch.setattr(runners, "COMPILES", 1)
   monkeypatch.setitem(run.SIZES, "stl10", 32)
@@ -103,16 +106,18 @@ def _assert_a_row_per_unit(rows):
   assert all(c[6].startswith("**") and c[6].endswith("x**") for c in cells)
 
 
+@pytest.mark.slow
 def test_compiler_options_yield_a_row_per_unit(monkeypatch):
   monkeypatch.setattr(runners, "COMPILES", 1)
   monkeypatch.setitem(run.SIZES, "stl10", 32)
   _assert_a_row_per_unit(run.compiler_options("stl10", TINY))
 
 
+@pytest.mark.slow
 def test_native_kernel_rows_compare_every_unit(monkeypatch):
   """Every unit, each built once with XLA's operations and once with the native kernels (the
   jaxprs differ: the first has no native call)."""
-  from clmser_jax.native import library
+  from clmser_jax.cpu.native import library
   monkeypatch.setattr(runners, "COMPILES", 1)
   monkeypatch.setitem(run.SIZES, "stl10", 32)
   native_at_trace = []

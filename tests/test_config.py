@@ -122,6 +122,7 @@ def test_unknown_variant():
     model_config("clmser-x")
 
 
+@pytest.mark.slow
 def test_main_reports_config_error_in_one_line(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "clmser_jax.main", "--config=configs/default.py",

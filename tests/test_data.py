@@ -108,7 +108,7 @@ def test_image_lists_relative_to_the_list_or_to_data_root(tmp_path):
   for name in ("x/a.png", "x/b.png", "y/c.png"):
     _write(tmp_path / "images" / name, rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
   (tmp_path / "images" / "train.txt").write_text("x/b.png\n\ny/c.png 17\n")
-  (tmp_path / "eval.txt").write_text(f"/x/a.png\n")
+  (tmp_path / "eval.txt").write_text("/x/a.png\n")
   config = _folder_config(f"list:{tmp_path / 'images' / 'train.txt'}", size=8,
                           eval_dataset=f"list:{tmp_path / 'eval.txt'}")
   config.data.root = config.data.eval_root = str(tmp_path / "images")

@@ -39,6 +39,7 @@ def _matrix(seed, scale=0.3):
   return scale * jax.random.normal(jax.random.key(seed), (TOP, K))
 
 
+@pytest.mark.slow
 def test_label_layer_top_down_is_the_adjoint():
   """`<V h, z> = <h, V^T z>`: `top_down` unflattens exactly as `bottom_up` flattens."""
   v = _matrix(0)
@@ -62,6 +63,7 @@ def test_label_layer_parameters(variant):
   assert params["V" if dcw else "Ve"].shape == (4 * 4 * 8, K)
 
 
+@pytest.mark.slow
 def test_dcw_uses_one_label_matrix_both_ways():
   """CLmser equals CLmser-w whose two label matrices (and kernels) are the same array, and the
   gradient of the tied `V` is the sum of the untied `Ve` (bottom-up) and `Vd` (top-down)."""
@@ -84,6 +86,7 @@ def test_dcw_uses_one_label_matrix_both_ways():
   assert float(jnp.max(jnp.abs(g_untied["Vd"]))) > 1e-4  # the top-down use counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dcw,dpn,r", [(True, True, 1), (True, True, 3), (False, True, 2),
                                        (True, False, 1), (False, False, 1)])
 @pytest.mark.parametrize("clamp", [False, True])
@@ -95,25 +98,27 @@ def test_reflections_with_label_layer_match_equations(dcw, dpn, r, clamp, remat)
   up = _matrix(2)
   down = up if dcw else _matrix(3)
   onehot = jax.nn.one_hot(jnp.array([1, 3]), K) if clamp else None
-  got = reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, top=LabelLayer(up, down, onehot),
-                remat=remat)
+  got = reflect(x, enc, dec, STRIDES, f=jax.nn.relu, dpn=dpn, reflections=r,
+                top=LabelLayer(up, down, onehot), remat=remat)
   want = equations_loop(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, (up, down, onehot))
   for a, b in zip(got, want):
     assert_matches(a, b)
 
 
+@pytest.mark.slow
 def test_clamped_label_reaches_the_reconstruction_not_the_logits():
   """Training clamps the label in the last top-down pass only: with 2 reflections the
   reconstruction depends on it, the logits (last bottom-up pass) do not."""
   x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
   enc, up = kernels(0, CHANNELS), _matrix(2)
-  out = [reflect(x, enc, enc, STRIDES, jax.nn.relu, True, 2,
+  out = [reflect(x, enc, enc, STRIDES, f=jax.nn.relu, dpn=True, reflections=2,
                  top=LabelLayer(up, up, jax.nn.one_hot(jnp.array(labels), K)))
          for labels in ([1, 3], [4, 0])]
   assert float(jnp.max(jnp.abs(out[0][0] - out[1][0]))) > 1e-3
   np.testing.assert_array_equal(out[0][1], out[1][1])
 
 
+@pytest.mark.slow
 def test_evaluation_sees_no_label():
   """`eval_step` on the same images with other labels: the same reconstruction, and the
   accuracy is that of the same argmax (all right against it, all wrong against argmax + 1)."""
@@ -213,6 +218,7 @@ def test_configs(variant):
     mnist_dsp.get_config(f"{variant},svhn")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant,keys", [
     ("clmser", {"accuracy", "l1", "mse", "psnr", "ssim"}),
     ("cnn", {"accuracy"}),  # Table 7: the CNN has no reconstruction columns

@@ -15,7 +15,9 @@ from PIL import Image
 
 import batches
 import subprocesses
-from clmser_jax import experiments, faults, results, sweep, timing, writers
+from clmser_jax import faults, writers
+from clmser_jax.experiments import results, sweep, timing
+from clmser_jax.experiments import runner as experiments
 from clmser_jax.analysis import plots
 from clmser_jax.config import ConfigError
 from clmser_jax.data import load_dataset
@@ -91,6 +93,7 @@ def experiment(tmp_path_factory):
                                        ("sgd",))
 
 
+@pytest.mark.slow
 def test_tables_agree_with_each_runs_final_eval(experiment):
   workdir, markdown, runs = experiment
   with open(workdir / "results" / "t.csv") as f:
@@ -114,6 +117,7 @@ def test_tables_agree_with_each_runs_final_eval(experiment):
   assert "fid" not in rows[0] and any(l.startswith("FID: not computed") for l in lines)
 
 
+@pytest.mark.slow
 def test_samples_grid_has_a_titled_tile_per_image_and_column(experiment):
   workdir, _, runs = experiment
   grid = np.asarray(Image.open(workdir / "results" / "samples_sgd.png"))
@@ -161,6 +165,7 @@ def test_loss_curves_are_smoothed_over_steps_not_points():
   plots.plt.close("all")
 
 
+@pytest.mark.slow
 def test_rerun_from_the_command_line_trains_nothing(experiment):
   workdir, _, runs = experiment
   before = [pathlib.Path(r.workdir, "metrics.jsonl").read_text() for r in runs]
@@ -176,6 +181,7 @@ def test_rerun_from_the_command_line_trains_nothing(experiment):
   assert "| sgd | CLmser |" in done.stdout
 
 
+@pytest.mark.slow
 def test_command_line_config_error_is_one_line(tmp_path):
   done = subprocesses.run([sys.executable, "-m", "clmser_jax.experiments", *TINY,
                            "--sweep=no_such_field=1", f"--workdir={tmp_path}"])
@@ -200,6 +206,7 @@ def random_inception(path):
   return path
 
 
+@pytest.mark.slow
 @pytest.mark.slow  # Inception on CPU and two 2048x2048 Frechet distances
 def test_fid_column(experiment, tmp_path):
   """The FID column with a random Inception: > 0 for a model's predictions, ~0 for the
@@ -227,6 +234,7 @@ def test_missing_fid_weights_stop_before_training(tmp_path):
   assert not (tmp_path / "cae").exists()
 
 
+@pytest.mark.slow
 def test_dsp_table_has_accuracy_and_no_image_metrics_for_the_cnn(tmp_path):
   """Table 7: the CLmser row has accuracy and MSE, the CNN row accuracy only ('-')."""
   from configs import mnist_dsp

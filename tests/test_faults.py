@@ -16,7 +16,8 @@ from PIL import Image
 
 import subprocesses
 import tiny
-from clmser_jax import checkpoint, cli, convert_official, faults, inference, train, writers
+from clmser_jax import checkpoint, cli, faults, inference, train, writers
+from clmser_jax.official import convert as convert_official
 
 STEPS = 16
 # Every step is checkpointed, so kills land in and between saves.
@@ -61,6 +62,7 @@ def _killed_run(workdir, name, moment):
       subprocesses.unfinished_saves(workdir))
 
 
+@pytest.mark.slow
 def test_preemption_and_kills_resume_bit_exact(tmp_path):
   """SIGTERM saves and exits 0; SIGKILL during a save and just after a commit loses only
   the steps since the last commit; the final state matches an uninterrupted run bit for bit."""
@@ -103,6 +105,7 @@ def test_unwritable_workdir(tmp_path):
     train.train_and_evaluate(tiny.get_config(), str(tmp_path / "file" / "run"))
 
 
+@pytest.mark.slow
 def test_checkpoint_from_a_different_model_config(tmp_path, monkeypatch):
   other = tiny.get_config()
   other.num_train_steps = 1
@@ -132,6 +135,7 @@ def test_difference_names_a_missing_an_extra_and_a_reshaped_leaf():
       "its params/W_1 has shape (3, 3, 3, 8), this config's (3, 3, 3, 4)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, line", [
     (("--num_processes=2",), "clmser_jax: config error: --coordinator_address, "
                              "--num_processes, --process_id go together"),
@@ -155,6 +159,7 @@ def _uninterrupted(tmp_path, **fields):
   return config
 
 
+@pytest.mark.slow
 def test_a_diverged_state_is_never_saved_and_inference_refuses_one(tmp_path):
   config = tiny.get_config(steps=4)
   config.optimizer.name, config.optimizer.learning_rate = "sgd", 1e30
@@ -190,6 +195,7 @@ def test_exploding_parameters_are_caught_before_a_save():
     faults.check_finite(3, [good, {**good, "param_norm": 1e9}], max_param_norm=100.0)
 
 
+@pytest.mark.slow
 def test_a_refused_resume_leaves_the_workdir_as_it_was(tmp_path):
   train.train_and_evaluate(tiny.get_config(steps=3), str(tmp_path))
   before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
@@ -225,6 +231,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, damage, caplog):
   config = _uninterrupted(tmp_path)
@@ -244,6 +251,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, dama
   assert subprocesses.train_lines(workdir) == subprocesses.train_lines(tmp_path / "uninterrupted")
 
 
+@pytest.mark.slow
 def test_no_readable_checkpoint_and_a_damaged_config_are_one_line(tmp_path):
   workdir = tmp_path / "run"
   train.train_and_evaluate(tiny.get_config(steps=3), str(workdir))
@@ -255,6 +263,7 @@ def test_no_readable_checkpoint_and_a_damaged_config_are_one_line(tmp_path):
     inference.load_config(str(workdir))
 
 
+@pytest.mark.slow
 def test_a_damaged_metrics_file_resumes_and_rows_align_to_the_log_windows(tmp_path):
   """A garbage and a torn line in metrics.jsonl block nothing; a resume from a step inside a
   log window (6, windows of 4) writes the rows of an uninterrupted run: the window's first
@@ -274,6 +283,7 @@ def test_a_damaged_metrics_file_resumes_and_rows_align_to_the_log_windows(tmp_pa
   assert [r["step"] for r in writers.read_metrics(str(workdir), "train")] == [4, 8, 12]
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_workdir_is_refused_while_the_first_runs(tmp_path):
   first = subprocesses.start(subprocesses.main_command(tmp_path, "--config.num_train_steps=200",
                                                        "--config.eval_every_steps=200"),
@@ -293,6 +303,7 @@ def test_a_second_run_on_a_workdir_is_refused_while_the_first_runs(tmp_path):
   assert len(steps) == len(set(steps)) and steps == sorted(steps, key=lambda s: s[0])
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_at_the_save_that_failed(tmp_path, monkeypatch):
   config = tiny.get_config(steps=6)
   real = shutil.disk_usage
@@ -334,6 +345,7 @@ def test_convert_official_refuses_a_file_that_is_not_a_state_dict(tmp_path, cont
   assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_many_reflections_are_said_up_front(tmp_path, caplog):
   config = tiny.get_config(steps=1)
   config.model.reflections = train.MANY_REFLECTIONS + 1
@@ -354,6 +366,7 @@ def test_many_reflections_are_said_up_front(tmp_path, caplog):
      "clmser_jax: flag error: the config has no field 'refelctions' Did you mean "
      "\"reflections\""),
 ])
+@pytest.mark.slow
 def test_a_bad_config_flag_is_one_line_without_a_traceback(tmp_path, flag, line):
   command = [sys.executable, "-m", "clmser_jax.main", f"--workdir={tmp_path}", flag]
   if flag.startswith("--config."):

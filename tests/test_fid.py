@@ -48,6 +48,7 @@ def torch_pool3(net, images):
 IMAGES = np.random.default_rng(5).uniform(size=(3, 32, 32, 3)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_converted_flax_network_matches_pytorch_fid_network(torch_net, converted):
   expected = torch_pool3(torch_net, IMAGES)
   assert expected.std() > 1  # the random network's features are far from trivial
@@ -67,6 +68,7 @@ def sample_space_frechet(x1, x2):
           - 2 * np.linalg.norm(c1 @ c2.T, "nuc") / np.sqrt(n1 * n2))
 
 
+@pytest.mark.slow
 @pytest.mark.slow  # one 2048x2048 Frechet distance: seconds of eigh/SVD on a small CPU
 def test_fid_of_image_sets(torch_net, converted):
   other = np.flip(IMAGES, axis=1)
@@ -85,6 +87,7 @@ def test_sample_space_frechet_agrees_with_frechet_distance():
                              sample_space_frechet(x1, x2), rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_images_outside_unit_range_are_rejected(converted):
   with pytest.raises(ValueError, match=r"\[0, 1\], got \[0.0, 255.0\]"):
     fid.pool3_features(255.0 * (IMAGES > 0.5), converted)

@@ -25,6 +25,7 @@ def _read(path):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_run_writes_every_output(tmp_path):
   config = _tiny_config()
   gradient_flow.run(config, str(tmp_path))
@@ -77,6 +78,7 @@ def test_moving_average():
   np.testing.assert_allclose(plots.moving_average([1.0, 3.0, 5.0, 7.0], 2), [1, 2, 4, 6])
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_and_says_so():
   config = _tiny_config()
   config.train.update(num_steps=50, learning_rates=dict(sgd=1e12, adam=1e-3))

@@ -42,6 +42,7 @@ def _close(a, b):
   np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * float(jnp.abs(b).max()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_terms_sum_to_the_tied_gradient(variant):
   model, params, loss, terms = _case(variant)
@@ -53,6 +54,7 @@ def test_terms_sum_to_the_tied_gradient(variant):
     _close(sum(terms[u][name] for u in USES), g)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["clmser", "clmser-n"])
 def test_dcw_terms_are_the_gradients_of_the_untied_model(variant):
   """Eq. 13 vs Eq. 10: with `We_k = Wd_k = W_k`, the model without DCW computes the same

@@ -1,5 +1,5 @@
-"""`host_memory.reuse_freed_memory`: a step's temporaries stop being faulted in afresh, and the
-policy stays off wherever it cannot apply or would not help."""
+"""`cpu.memory.reuse_freed_memory`: a step's temporaries stop being faulted in afresh, and the
+policy stays off wherever it cannot apply or would not help, or is switched off."""
 import json
 import subprocess
 import sys
@@ -7,9 +7,9 @@ import sys
 import jax
 import jax.extend
 import pytest
-from jax._src import xla_bridge
 
-from clmser_jax import host_memory
+from clmser_jax import cpu
+from clmser_jax.cpu import memory as host_memory
 from tests import subprocesses
 
 # A fresh process: a jitted function with one large temporary (a cumulative sum, read at every
@@ -17,8 +17,8 @@ from tests import subprocesses
 PROBE = """
 import json, resource, sys
 import jax, jax.numpy as jnp
-from clmser_jax import host_memory
-applied = host_memory.reuse_freed_memory() if sys.argv[1] == "on" else False
+from clmser_jax.cpu import memory
+applied = memory.reuse_freed_memory() if sys.argv[1] == "on" else False
 x = jnp.ones((4096, 4096), jnp.float32)
 compiled = jax.jit(lambda x: jnp.cumsum(jnp.sin(x), axis=0)[::64].sum()).lower(x).compile()
 faults = []
@@ -38,6 +38,7 @@ def probe(mode: str) -> dict:
   return json.loads(done.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(host_memory._mallopt() is None, reason="glibc only")
 def test_temporaries_are_no_longer_faulted_in_each_call():
   off, on = probe("off"), probe("on")
@@ -56,13 +57,6 @@ def restore_dispatch():
   jax.config.update("jax_cpu_enable_async_dispatch", True)
 
 
-def test_too_late_once_backends_have_started(restore_dispatch, caplog):
-  jax.devices()
-  assert not host_memory.reuse_freed_memory()
-  assert "backends had started" in caplog.text
-  assert jax.config.values["jax_cpu_enable_async_dispatch"]
-
-
 def test_other_c_libraries_are_left_alone(monkeypatch, restore_dispatch):
   monkeypatch.setattr(host_memory.os, "confstr", lambda name: None)  # musl, macOS: no glibc
   assert host_memory._mallopt() is None
@@ -76,7 +70,6 @@ def fresh_backends(monkeypatch):
   mallopt calls and backend restarts."""
   calls = {"mallopt": [], "cleared": 0}
   monkeypatch.setattr(host_memory, "_mallopt", lambda: lambda *a: calls["mallopt"].append(a) or 1)
-  monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: False)
   monkeypatch.setattr(jax.extend.backend, "clear_backends",
                       lambda: calls.__setitem__("cleared", calls["cleared"] + 1))
 
@@ -105,6 +98,16 @@ def test_accelerators_get_no_mallopt(fresh_backends, restore_dispatch):
   calls = fresh_backends("gpu", 1)
   assert not host_memory.reuse_freed_memory()
   assert calls["mallopt"] == [] and calls["cleared"] == 0
+
+
+def test_the_switch_turns_it_off(fresh_backends, restore_dispatch, monkeypatch):
+  calls = fresh_backends("cpu", 1)
+  monkeypatch.setenv(cpu.SWITCH, "0")
+  cpu.setup()
+  assert calls["mallopt"] == [] and jax.config.values["jax_cpu_enable_async_dispatch"]
+  monkeypatch.setenv(cpu.SWITCH, "1")
+  cpu.setup()
+  assert calls["mallopt"] == [(-4, 0), (-1, 2**31 - 1)]
 
 
 def test_multi_process_jobs_are_left_alone(fresh_backends, restore_dispatch, monkeypatch):

@@ -10,7 +10,10 @@ from PIL import Image
 
 import subprocesses
 import tiny
-from clmser_jax import image_files, inference, inference_cli, masks, train
+from clmser_jax import inference, train
+from clmser_jax.data import masks
+from clmser_jax.inference import cli as inference_cli
+from clmser_jax.inference import files as image_files
 from clmser_jax.faults import InputError
 from clmser_jax.models import build_model
 
@@ -69,6 +72,7 @@ def test_pad_to_multiple_reflects_at_bottom_and_right():
                                          [0, 1, 2, 1]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(37, 53), (16, 16), (1, 7)])
 def test_outputs_have_the_input_size(trained, shape):
   root, _ = trained
@@ -81,6 +85,7 @@ def test_outputs_have_the_input_size(trained, shape):
   assert reconstruct(image).shape == (*shape, 3)
 
 
+@pytest.mark.slow
 def test_odd_size_is_the_reflect_padded_prediction_cropped(trained):
   root, _ = trained
   image, mask = _photo(37, 53) / 255.0, masks.point_mask(1, 37, 53, 0.3)
@@ -89,6 +94,7 @@ def test_odd_size_is_the_reflect_padded_prediction_cropped(trained):
   np.testing.assert_array_equal(predict(image, mask), predict(pad(image), pad(mask))[:37, :53])
 
 
+@pytest.mark.slow
 def test_prediction_at_a_stride_multiple_is_the_models(trained):
   """The restored run against the trained state applied directly, composite by hand."""
   root, state = trained
@@ -142,6 +148,7 @@ def test_a_mask_of_the_same_aspect_is_resized_nearest(tmp_path):
     image_files.read_mask(path, "hole", (10, 20))
 
 
+@pytest.mark.slow
 def test_folder_in_folder_out(trained, tmp_path):
   root, _ = trained
   names = {"a.png": (16, 16), "sub/b.jpg": (21, 18), "sub/deeper/c.png": (9, 33)}
@@ -207,6 +214,7 @@ def test_errors(trained, tmp_path):
       run(task, **kwargs)
 
 
+@pytest.mark.slow
 def test_command_line(trained, tmp_path):
   root, _ = trained
   source = _save(tmp_path / "photo.jpg", _photo(19, 23))

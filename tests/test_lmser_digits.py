@@ -3,11 +3,13 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from clmser_jax.analysis import lmser_digits
 from configs.lmser_digits import get_config
 
 
+@pytest.mark.slow
 def test_learn_logs_the_loss_and_keeps_the_shapes():
   config = get_config()
   config.update(num_steps=20, log_every=10, batch_size=8)

@@ -13,6 +13,7 @@ def _params(sizes):
   return lmser.init_params(jax.random.key(0), sizes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("relaxations", [0, 3])
 def test_eq2_is_the_exact_gradient_with_one_layer(relaxations):
   params = _params((12, 5))
@@ -21,6 +22,7 @@ def test_eq2_is_the_exact_gradient_with_one_layer(relaxations):
     np.testing.assert_allclose(rule, exact, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_eq2_for_w1_is_the_gradient_with_u1_held():
   """In a deep Lmser the W_1 update is exact once the top-down `u_1` is held fixed."""
   params, r = _params((12, 7, 4)), 4
@@ -30,6 +32,7 @@ def test_eq2_for_w1_is_the_gradient_with_u1_held():
                              -jax.grad(held)(params[0]), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_eq2_closed_form_is_its_first_line():
   """Eq. 2, second line (the code) == first line: `sum_i eps_ik dz_ik/dW_k +
   sum_i eps_i(k-1) dz_i(k-1)/dW_k` with each z depending on W_k only directly."""
@@ -52,12 +55,14 @@ def test_eq2_closed_form_is_its_first_line():
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_eq2_is_not_the_gradient_of_deep_layers():
   params, r = _params((12, 7, 4)), 4
   rule, exact = lmser.eq2_update(params, X, r)[1], lmser.exact_update(params, X, r)[1]
   assert float(jnp.linalg.norm(rule - exact)) > 0.1 * float(jnp.linalg.norm(exact))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("update", [lmser.eq2_update, lmser.exact_update])
 def test_both_rules_learn_the_digits(update):
   from sklearn.datasets import load_digits

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from clmser_jax import masks
+from clmser_jax.data import masks
 
 
 def hole_ratio(mask):

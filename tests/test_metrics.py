@@ -1,10 +1,12 @@
 """Metrics against hand-derived values."""
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from clmser_jax import metrics
 
 
+@pytest.mark.slow
 def test_known_values():
   target = jnp.full((2, 16, 16, 3), 0.5)
   prediction = target + 0.1  # error 0.1 everywhere: L1 0.1, MSE 0.01, PSNR 20 dB
@@ -22,6 +24,7 @@ def test_ssim_of_identical_images_is_one_and_clipping():
   np.testing.assert_allclose(metrics.reconstruction_loss(x + 0.2, x), 0.04, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_psnr_and_ssim_match_scikit_image():
   """An independent implementation: scikit-image's PSNR and the Gaussian SSIM of Wang et al.
   (sigma 1.5, 11x11 window, population covariances), per colour photograph."""

@@ -23,6 +23,7 @@ def _kernel_params():
   return sum(9 * a * b for a, b in zip(c_in, CHANNELS))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_kernel_sets(name):
   dcw, _ = VARIANTS[name]
@@ -36,12 +37,14 @@ def test_kernel_sets(name):
     assert count == 2 * _kernel_params()
 
 
+@pytest.mark.slow
 def test_unet_adds_fusion_kernels():
   _, params = _params("unet")
   fusion = sum(9 * 2 * c * c for c in CHANNELS[:-1])
   assert sum(p.size for p in jax.tree.leaves(params)) == 2 * _kernel_params() + fusion
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [*VARIANTS, "unet"])
 @pytest.mark.parametrize("size", [(16, 16), (13, 18)])
 def test_reconstruction_has_input_shape(name, size):
@@ -50,6 +53,7 @@ def test_reconstruction_has_input_shape(name, size):
   assert model.apply({"params": params}, x).shape == x.shape
 
 
+@pytest.mark.slow
 def test_dcw_gradient_collects_both_uses():
   """Tied kernels: the gradient of W_1 is the sum over its encoder and decoder uses, so it
   differs from the encoder-only gradient of the untied model with equal kernels."""
@@ -72,6 +76,7 @@ def _official(name):
   return build_model(cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_official_network_adds_a_batch_norm_per_signal(name):
   """BatchNorm after every `Y_1..Y_3` and `U_1..U_2` (not `U_0`): scale and bias each."""
@@ -84,6 +89,7 @@ def test_official_network_adds_a_batch_norm_per_signal(name):
   assert count == kernels + 2 * sum(CHANNELS) + 2 * sum(CHANNELS[:-1])
 
 
+@pytest.mark.slow
 def test_batch_norm_updates_running_averages_in_training_mode_only():
   model = _official("clmser")
   x = jax.random.uniform(jax.random.key(1), (2, 16, 16, 3))
@@ -96,6 +102,7 @@ def test_batch_norm_updates_running_averages_in_training_mode_only():
   assert not jnp.allclose(mean, 0.0) and mean.shape == (CHANNELS[0],)
 
 
+@pytest.mark.slow
 def test_batch_norm_refuses_one_value_per_channel():
   model = _official("clmser")
   x = jnp.ones((1, 4, 4, 3))  # the top layer is 1 x 1

@@ -1,4 +1,4 @@
-"""`clmser_jax.native`: the kernel gradient the same as XLA's operations and as autodiff, the
+"""`clmser_jax.cpu.native`: the kernel gradient the same as XLA's operations and as autodiff, the
 first layer's `W` and `W^T` and the strided `W^T` the same as XLA's convolutions and adjoints of
 `W`, each used exactly where it applies; the library built once into the cache, and XLA's
 kernels where it cannot build."""
@@ -13,7 +13,8 @@ from absl import logging
 
 import tiny
 from clmser_jax import ops
-from clmser_jax.native import build, kernel_gradient, library, narrow, top_down
+from clmser_jax.cpu.native import compile as build
+from clmser_jax.cpu.native import kernel_gradient, library, narrow, top_down
 
 BUILDABLE = platform.system() == "Linux" and platform.machine() == "x86_64" and bool(
     shutil.which("c++"))
@@ -23,7 +24,7 @@ needs_build = pytest.mark.skipif(not BUILDABLE, reason="no native build on this 
 def _autodiff_gradient(x, g, stride, k):
   """`d<g, W x>/dW` by JAX's autodiff of the plain convolution: an independent reference."""
   w = jnp.zeros((k, k, x.shape[-1], g.shape[-1]))
-  return jax.vjp(lambda w: ops._bottom_up(x, w, stride), w)[1](g)[0]
+  return jax.vjp(lambda w: ops.xla_bottom_up(x, w, stride), w)[1](g)[0]
 
 
 def _native_calls(fn, *args, target=kernel_gradient.TARGET) -> int:
@@ -33,7 +34,7 @@ def _native_calls(fn, *args, target=kernel_gradient.TARGET) -> int:
 @needs_build
 def test_it_builds_and_registers_here():
   """Where a build is possible (CI's machines), it must happen: no silent fallback."""
-  assert library.registered()
+  assert library.load()
   assert set(library.HANDLERS) == {kernel_gradient.TARGET, narrow.BOTTOM_UP, narrow.TOP_DOWN,
                                    top_down.TARGET}
 
@@ -48,6 +49,7 @@ def test_it_builds_and_registers_here():
     (1, 4, 20, 80, 2, 3),  # a 2x2 output: most taps reach into the padding
     (2, 2, 4, 16, 2, 5),  # a 5x5 kernel on a 2x2 image: whole tap columns in the padding
 ])
+@pytest.mark.slow
 def test_matches_xla_and_autodiff(n, size, c, o, stride, k):
   """Against the per-tap products / convolution of `ops.weight_gradient` with the native
   kernel off, and against autodiff of the convolution, to 1e-5 of the largest entry."""
@@ -81,6 +83,7 @@ def test_used_exactly_where_it_applies(monkeypatch):
   assert _native_calls(fn, x, jnp.ones((1, 4, 4, 48)), 2, 3) == 0
 
 
+@pytest.mark.slow
 @needs_build
 @pytest.mark.parametrize("n,size,o,c,k", [
     (2, 16, 16, 3, 3),  # the first layer of every Table 2 network: 3 <-> 16 channels
@@ -108,6 +111,7 @@ def test_narrow_matches_xla_and_the_adjoint(n, size, o, c, k):
   assert float(jnp.vdot(x, wty)) == pytest.approx(float(jnp.vdot(wx, y)), rel=1e-5)
 
 
+@pytest.mark.slow
 @needs_build
 def test_narrow_used_exactly_where_it_applies(monkeypatch):
   """float32, stride 1, an odd kernel between at most 4 channels and 16k on one CPU device:
@@ -147,6 +151,7 @@ def test_narrow_used_exactly_where_it_applies(monkeypatch):
     (1, 4, 80, 20, 2, 3),  # a 2x2 y: most taps in the padding
     (2, 2, 16, 4, 2, 5),  # a 5x5 kernel onto a 2x2 image
 ])
+@pytest.mark.slow
 def test_strided_top_down_matches_xla_and_the_adjoint(n, size, c, o, stride, k):
   """`W^T y` against XLA's transposed convolution (native kernels off), to 1e-5 of the scale,
   and against XLA's `W x`: `<W x, y> = <x, W^T y>` for random `x` and `y`."""
@@ -160,7 +165,7 @@ def test_strided_top_down_matches_xla_and_the_adjoint(n, size, c, o, stride, k):
   with library.disabled():
     xla = jax.jit(ops.top_down, static_argnums=(2, 3))(y, w, stride, (size, size))
   np.testing.assert_allclose(got, xla, atol=1e-5 * float(jnp.abs(xla).max()), rtol=0)
-  wx = ops._bottom_up(x, w, stride)
+  wx = ops.xla_bottom_up(x, w, stride)
   assert float(jnp.vdot(x, got)) == pytest.approx(float(jnp.vdot(wx, y)), rel=1e-5)
 
 
@@ -187,6 +192,7 @@ def test_strided_top_down_used_exactly_where_it_applies(monkeypatch):
   assert calls(96) == 0
 
 
+@pytest.mark.slow
 @needs_build
 def test_train_steps_match_xla_kernels(monkeypatch):
   """Two train steps of CLmser (r = 2, 16 and 32 channels, so both kernels' gradients go
@@ -213,6 +219,7 @@ def test_train_steps_match_xla_kernels(monkeypatch):
     assert jnp.linalg.norm(a - b) <= 1e-5 * jnp.linalg.norm(b)
 
 
+@pytest.mark.slow
 @needs_build
 def test_built_once_into_the_cache(tmp_path, monkeypatch):
   """The first `library` call writes one library into `$CLMSER_JAX_CACHE` (and no partial

@@ -1,4 +1,5 @@
-"""W and W^T of DCW: the adjoint identity and agreement with autodiff of plain lax convs."""
+"""W and W^T of DCW, in both formulations: the adjoint identity and agreement with autodiff
+of plain lax convs."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 from jax import lax
 
 from clmser_jax import ops
+from clmser_jax.cpu import convolutions as cpu_convolutions
 
 CASES = [(1, 8, 8), (1, 7, 9), (2, 8, 8), (2, 7, 7), (2, 9, 6), (3, 10, 11)]
 
@@ -19,6 +21,13 @@ def _lax_conv(x, w, s):
   p = (w.shape[0] - 1) // 2
   return lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)),
                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@pytest.fixture(params=["xla", "cpu"], autouse=True)
+def formulation(request):
+  """Every test runs in both formulations of the pair (`ops.FORMULATIONS`)."""
+  with ops.formulation(request.param):
+    yield request.param
 
 
 @pytest.mark.parametrize("stride,height,width", CASES)
@@ -35,7 +44,7 @@ def test_adjoint_identity(stride, height, width, kernel_size):
 @pytest.mark.parametrize("stride,height,width", CASES)
 @pytest.mark.parametrize("channels", [4, 40])  # phases / XLA's transposed conv at stride > 1
 def test_top_down_is_vjp_of_conv(stride, height, width, channels):
-  assert stride * stride * 4 <= ops.MAX_PHASE_CHANNELS < 4 * 40
+  assert stride * stride * 4 <= cpu_convolutions.MAX_PHASE_CHANNELS < 4 * 40
   x = _rand(0, (2, height, width, channels))
   w = _rand(1, (3, 3, channels, 6))
   y, vjp = jax.vjp(lambda x: _lax_conv(x, w, stride), x)
@@ -71,3 +80,26 @@ def test_output_size_matches_conv():
     for s in (1, 2, 3):
       x = jnp.zeros((1, n, n, 1))
       assert ops.bottom_up(x, jnp.zeros((3, 3, 1, 1)), s).shape[1] == ops.output_size(n, 3, s)
+
+
+def test_each_backend_has_its_formulation(monkeypatch):
+  """The table: the CPU formulation on the CPU unless switched off, XLA's on accelerators."""
+  monkeypatch.setattr(ops, "_forced", [None])
+  for backend, name in (("cpu", "cpu"), ("gpu", "xla"), ("tpu", "xla")):
+    monkeypatch.setattr(jax, "default_backend", lambda backend=backend: backend)
+    assert ops.current_formulation() == name
+  monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+  monkeypatch.setenv("CLMSER_JAX_CPU_KERNELS", "0")
+  assert ops.current_formulation() == "xla"
+
+
+def test_weight_gradient_is_the_autodiff_kernel_gradient():
+  """`weight_gradient` (per-tap products, native or the dilated convolution) against JAX's
+  autodiff of the plain convolution."""
+  for stride in (1, 2, 3):
+    x = _rand(0, (2, 11, 9, 4))
+    w = _rand(1, (3, 3, 4, 16))
+    g = _rand(2, _lax_conv(x, w, stride).shape)
+    want = jax.vjp(lambda w: _lax_conv(x, w, stride), w)[1](g)[0]
+    np.testing.assert_allclose(ops.weight_gradient(x, g, stride, 3), want, rtol=1e-4,
+                               atol=1e-4)

@@ -3,7 +3,6 @@ train the same model as 1 device (to float tolerance: only the order of the grad
 differs)."""
 import signal
 
-import jax
 import numpy as np
 import pytest
 
@@ -67,6 +66,7 @@ def _assert_same_training(workdir, reference):
                                   subprocesses.final_state(reference), **TOLERANCE)
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one(tmp_path, one_device_run):
   result = subprocesses.run(subprocesses.main_command(tmp_path), devices=8)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -80,12 +80,14 @@ def _local_job(workdir, *flags):
                            f"--workdir={workdir}", *flags])
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path, one_device_run):
   result = _local_job(tmp_path)
   assert result.returncode == 0, result.stderr[-3000:]
   _assert_same_training(tmp_path, one_device_run)
 
 
+@pytest.mark.slow
 def test_the_local_launcher_returns_a_failure(tmp_path):
   result = _local_job(tmp_path, "--config.batch_size=3")
   assert result.returncode == 1
@@ -104,6 +106,7 @@ def _training(workdir):
   return condition
 
 
+@pytest.mark.slow
 def test_a_dead_process_stops_the_others(tmp_path):
   """Process 1 is killed mid-run; process 0 must end with a clear error, not hang."""
   processes = subprocesses.start_job(tmp_path, 2, *LONG_RUN)
@@ -117,6 +120,7 @@ def test_a_dead_process_stops_the_others(tmp_path):
   assert "clmser_jax: process 0 lost contact with the rest of the job" in log, log[-3000:]
 
 
+@pytest.mark.slow
 def test_a_preemption_notice_to_one_process_stops_the_job_at_one_step(tmp_path):
   """SIGTERM to process 1 only: both processes save the same step and exit 0, and one
   process can resume from what two wrote."""

@@ -1,8 +1,6 @@
 """The input pipeline: training batches as a pure function of `(seed, step)` whatever the
 workers, processes and resumes; unreadable images skipped; a dying worker named; the
 evaluation stream; prepared copies and the mask banks."""
-import functools
-import json
 import logging
 import os
 import signal
@@ -16,7 +14,8 @@ from PIL import Image
 import batches
 import subprocesses
 from benchmarks import image_folder
-from clmser_jax import masks, tasks
+from clmser_jax import tasks
+from clmser_jax.data import masks
 from clmser_jax.config import task_config
 from clmser_jax.data import listing, load_dataset, mask_banks, pipeline, records, sources
 from clmser_jax.data import prepare
@@ -49,6 +48,7 @@ def _assert_batches_equal(a, b):
       np.testing.assert_array_equal(x[k], y[k])
 
 
+@pytest.mark.slow
 def test_zero_and_two_workers_give_identical_batches(tmp_path):
   """Workers change who makes a batch, never what is in it; each batch is the sampler's rows
   of its step (`host_batch`), so a resumed chain continues the uninterrupted one."""
@@ -97,6 +97,7 @@ def test_crops_and_flips_by_hand():
     np.testing.assert_array_equal(sampler((step, 0))["image"], expected)
 
 
+@pytest.mark.slow
 def test_unreadable_images_are_skipped_by_name_and_counted(tmp_path, caplog):
   folder = _folder(tmp_path, count=6)
   (folder / "000002.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
@@ -116,6 +117,7 @@ def test_unreadable_images_are_skipped_by_name_and_counted(tmp_path, caplog):
   _assert_batches_equal(made, _pipeline_batches(sampler, slice(0, 8), 1, 5, workers=2))
 
 
+@pytest.mark.slow
 def test_a_damaged_dataset_stops_with_one_line_also_from_a_worker(tmp_path):
   folder = tmp_path / "junk"
   folder.mkdir()
@@ -144,6 +146,7 @@ class _DiesInWorkers:
     return np.zeros((8, 8, 3), np.uint8)
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_ends_the_run_with_one_line():
   sampler = pipeline.Sampler(pipeline.Reader(_DiesInWorkers(os.getpid())), 8, False, (0,))
   stream = iter(pipeline.train_batches(sampler, slice(0, 2), 1, 3, 1, 1))
@@ -200,6 +203,7 @@ def _prepare(folder, out, workers=0, shard_size=5):
   return prepare.prepare(f"folder:{folder}", 32, str(out), workers, shard_size)
 
 
+@pytest.mark.slow
 def test_a_prepared_copy_trains_exactly_like_its_folder(tmp_path):
   folder = _folder(tmp_path, count=12, size=48)
   (folder / "000005.jpg").write_bytes(b"junk")
@@ -221,6 +225,7 @@ def test_a_prepared_copy_trains_exactly_like_its_folder(tmp_path):
         batches.train_batch(from_copy, load_dataset(from_copy), step)["image"])
 
 
+@pytest.mark.slow
 def test_prepare_resumes_after_a_kill_and_refuses_another_dataset(tmp_path):
   folder = _folder(tmp_path, count=40, size=64)
   _prepare(folder, tmp_path / "whole", shard_size=4)
@@ -268,6 +273,7 @@ def test_record_encoding_round_trips():
   np.testing.assert_array_equal(records.decode(record), image)
 
 
+@pytest.mark.slow
 def test_mask_bank_is_made_once_and_kept(tmp_path, monkeypatch):
   task = task_config("inpaint", mask_ratio=0.2)
   made = mask_banks.bank(task, 24, 3, 6, 0, str(tmp_path))

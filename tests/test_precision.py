@@ -64,6 +64,7 @@ def _loss_and_grads(model, variables, images, task):
   return jax.jit(jax.value_and_grad(loss_fn))(variables["params"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_bfloat16_output_is_close_to_float32(case):
   f32, bf16, variables, task = _models(case)
@@ -73,6 +74,7 @@ def test_bfloat16_output_is_close_to_float32(case):
   assert 1e-4 < relative_difference(got, want) < OUTPUT_BOUND  # > 1e-4: it did round
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["clmser r=4", "official"])
 def test_bfloat16_gradients_are_float32_and_close(case):
   f32, bf16, variables, task = _models(case)
@@ -101,6 +103,7 @@ def _conv_dtypes(jaxpr):
   return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["clmser r=4", "official", "unet"])
 def test_convolutions_run_in_the_compute_dtype(case):
   """Forward and backward convolutions read bfloat16 signals and kernels; the kernel
@@ -116,6 +119,7 @@ def test_convolutions_run_in_the_compute_dtype(case):
     assert {result for _, result in convs} == {dtype, "float32"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stride", [1, 2])
 def test_kernel_gradient_accumulates_in_float32(stride):
   """`weight_gradient` of bfloat16 signals is the float32 one of the same values: the sums
@@ -129,6 +133,7 @@ def test_kernel_gradient_accumulates_in_float32(stride):
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_float32_kernel_of_a_bfloat16_signal_gets_a_float32_gradient():
   x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3)).astype(jnp.bfloat16)
   w = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
@@ -140,6 +145,7 @@ def test_float32_kernel_of_a_bfloat16_signal_gets_a_float32_gradient():
   assert relative_difference(got, want) < OUTPUT_BOUND
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_stay_float32():
   f32, bf16, variables, task = _models("official")
   x = tasks.model_input({"image": _photos()}, task)
@@ -149,6 +155,7 @@ def test_batch_norm_statistics_stay_float32():
   assert relative_difference(got, want) < OUTPUT_BOUND
 
 
+@pytest.mark.slow
 def test_training_in_bfloat16_follows_float32(tmp_path):
   """Three steps of `train_and_evaluate` of the official network (BatchNorm, AMSGrad):
   finite losses within 2% of the float32 run's (measured 0.09%), float32 parameters and
@@ -178,6 +185,7 @@ def test_config_rejects_other_dtypes():
     validate(config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["clmser", "cnn"])
 def test_dsp_label_layer_computes_in_the_compute_dtype(variant):
   """DSP (Table 7) in bfloat16: the label layer's products read bfloat16 like the convs, the

@@ -1,6 +1,5 @@
 """Perception by reflections: the scan against a plain loop written from Eq. 3-5, and the
 stability of the default (contractive) initialisation."""
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -26,9 +25,16 @@ def test_scan_matches_equations(r, dcw, dpn, remat):
   x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
   enc = kernels(0, CHANNELS)
   dec = enc if dcw else kernels(1, CHANNELS)
-  got = reflections.reflect(x, enc, dec, STRIDES, jax.nn.relu, dpn, r, remat=remat)
+  got = reflections.reflect(x, enc, dec, STRIDES, f=jax.nn.relu, dpn=dpn, reflections=r,
+                            remat=remat)
   want = equations_loop(x, enc, dec, STRIDES, jax.nn.relu, dpn, r)
   assert_matches(got, want)
+
+
+def _positional(remat: bool):
+  """`reflections.reflect` called as `equations_loop` is: `(x, enc, dec, strides, f, dpn, r)`."""
+  return lambda x, enc, dec, strides, f, dpn, r: reflections.reflect(
+      x, enc, dec, strides, f=f, dpn=dpn, reflections=r, remat=remat)
 
 
 def _reconstruction_loss(reflect_fn, x, r):
@@ -37,13 +43,14 @@ def _reconstruction_loss(reflect_fn, x, r):
   return lambda enc: jnp.sum(reflect_fn(x, enc, enc, STRIDES, jax.nn.relu, True, r) ** 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("remat", [False, True])
 def test_gradients_through_the_scan_match_the_equations(remat):
   """The custom VJPs through the scan, with and without rematerialisation, against autodiff
   of the equations written out."""
   x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
   enc = kernels(0, CHANNELS)
-  reflect = functools.partial(reflections.reflect, remat=remat)
+  reflect = _positional(remat)
   got = jax.grad(_reconstruction_loss(reflect, x, 3))(enc)
   want = jax.grad(_reconstruction_loss(equations_loop, x, 3))(enc)
   for a, b in zip(got, want):
@@ -57,12 +64,13 @@ def test_the_loop_computes_h1_once_per_reflection():
   x = jax.random.uniform(jax.random.key(9), (2, 12, 11, 3))
   enc, r = kernels(0, CHANNELS), 4
   jaxpr = jax.make_jaxpr(jax.grad(lambda e: jnp.sum(reflections.reflect(
-      x, e, e, STRIDES, ACTIVATIONS["relu"], True, r) ** 2)))(enc)
+      x, e, e, STRIDES, f=ACTIVATIONS["relu"], dpn=True, reflections=r) ** 2)))(enc)
   forward = next(eqn for eqn in jaxpr.jaxpr.eqns if eqn.primitive.name == "scan")
   stacks = [v.aval.shape for v in forward.outvars if v.aval.ndim == 5]
   assert stacks.count((r - 1, 2, 12, 11, CHANNELS[0])) == 1, stacks
 
 
+@pytest.mark.slow
 def test_remat_keeps_less_for_the_backward_pass():
   """XLA's own account of the gradient's temporaries at r = 32: with `remat` each reflection
   keeps only its carry (measured 0.63x of what the plain scan keeps)."""
@@ -70,7 +78,7 @@ def test_remat_keeps_less_for_the_backward_pass():
   enc = kernels(0, CHANNELS)
   temp = {}
   for remat in (False, True):
-    reflect = functools.partial(reflections.reflect, remat=remat)
+    reflect = _positional(remat)
     grad = jax.jit(jax.grad(_reconstruction_loss(reflect, x, 32)))
     temp[remat] = grad.lower(enc).compile().memory_analysis().temp_size_in_bytes
   assert temp[True] < 0.7 * temp[False], temp
@@ -80,11 +88,12 @@ def test_reflections_change_the_output_with_dpn():
   """Guards the test above against a loop that ignores r: feedback must matter."""
   x = jax.random.uniform(jax.random.key(9), (2, 12, 12, 3))
   enc = kernels(0, CHANNELS)
-  one = reflections.reflect(x, enc, enc, STRIDES, jax.nn.relu, True, 1)
-  two = reflections.reflect(x, enc, enc, STRIDES, jax.nn.relu, True, 2)
+  one = reflections.reflect(x, enc, enc, STRIDES, f=jax.nn.relu, dpn=True, reflections=1)
+  two = reflections.reflect(x, enc, enc, STRIDES, f=jax.nn.relu, dpn=True, reflections=2)
   assert float(jnp.max(jnp.abs(one - two))) > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("channels,strides", [
     ((16, 32, 64, 128, 256), (1, 2, 2, 2, 2)),  # Table 2, STL10
     ((8,) * 12, (1,) * 12),                    # deep and narrow
@@ -103,6 +112,7 @@ def test_default_init_is_stable_for_many_reflections(channels, strides):
   np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_he_init_explodes_with_reflections():
   """Why the contractive init exists: the same model with He kernels blows up."""
   x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3))

@@ -11,7 +11,6 @@ from benchmarks import roofline
 from clmser_jax import ops, train
 from clmser_jax.config import model_config, task_config
 from clmser_jax.models import build_model
-from clmser_jax.native import library
 
 ARCH = dict(depth=3, channels=(16, 32, 64), strides=(1, 2, 2))
 SIZE, BATCH = 32, 2
@@ -50,13 +49,12 @@ def _xla_flops(compiled) -> float:
 
 
 @pytest.fixture(autouse=True)
-def xla_operations(monkeypatch):
-  """XLA's own transposed convolution and kernel gradient everywhere: XLA counts the useful
-  FLOPs of its transposed convolution only, while the phase form of `W^T` (`ops._top_down`)
-  also multiplies zero taps (16 for 9 at k = 3, s = 2); and it cannot count inside the native
-  kernels (`clmser_jax.native`)."""
-  monkeypatch.setattr(ops, "MAX_PHASE_CHANNELS", 0)
-  monkeypatch.setattr(library, "_enabled", [False])
+def xla_formulation():
+  """The XLA formulation everywhere (`ops.FORMULATIONS`): XLA counts the useful FLOPs of its
+  transposed convolution only, while the CPU formulation's phase form of `W^T` also multiplies
+  zero taps (16 for 9 at k = 3, s = 2); and it cannot count inside the native kernels."""
+  with ops.formulation("xla"):
+    yield
 
 
 @pytest.mark.parametrize("variant,official,reflections", [

@@ -60,6 +60,7 @@ def test_bad_task_fields():
     validate(config)
 
 
+@pytest.mark.slow
 def test_inpainting_run(tmp_path):
   config = tiny_config(steps=3)
   config.task = task_config("inpaint", mask_ratio=0.3, mask_bank_size=8, mask_channel=True)

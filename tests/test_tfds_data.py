@@ -132,6 +132,7 @@ def test_a_prepared_array_record_dataset_is_read_from_data_dir(tmp_path):
                                 np.arange(4))
 
 
+@pytest.mark.slow
 def test_loading_never_imports_tensorflow(tmp_path):
   """Even with TensorFlow importable (a stand-in package here), reading does not import it."""
   (tmp_path / "tensorflow").mkdir()
@@ -177,6 +178,7 @@ def test_not_prepared_names_the_directory_and_how_to_build(tmp_path, monkeypatch
     load_dataset(_config("mnist", 32, 4, data_dir=str(tmp_path)))
 
 
+@pytest.mark.slow
 def test_stl10_config_trains_end_to_end_on_mock_data(tmp_path):
   config = stl10.get_config("clmser,10,adam")
   config.image_size, config.batch_size, config.num_eval_images = 32, 4, 4

@@ -25,6 +25,7 @@ def _metrics(workdir):
   return lines
 
 
+@pytest.mark.slow
 def test_outputs(tmp_path):
   state = train.train_and_evaluate(tiny.get_config(), str(tmp_path))
   assert int(state.step) == 6
@@ -40,6 +41,7 @@ def test_outputs(tmp_path):
     assert json.load(f)["model"]["channels"] == [4, 8]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["clmser", "unet", "official"])
 def test_resume_is_bit_exact(tmp_path, variant):
   full = train.train_and_evaluate(tiny.get_config(variant), str(tmp_path / "full"))
@@ -80,6 +82,7 @@ def test_learning_rate_decays_at_the_steps():
   assert train.learning_rate(tiny.get_config().optimizer) == 1e-3
 
 
+@pytest.mark.slow
 def test_training_reduces_the_loss(tmp_path):
   config = tiny.get_config(steps=40)
   config.log_every_steps = 10
@@ -88,6 +91,7 @@ def test_training_reduces_the_loss(tmp_path):
   assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
   config = tiny.get_config(steps=1)
   config.optimizer.name = "sgd"
@@ -102,6 +106,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1"]
 
 
+@pytest.mark.slow
 def test_remat_trains_like_the_plain_scan_in_less_memory():
   """`model.remat` reaches the train step: at r = 8 two steps give the loss of the plain scan
   (the backward pass recomputes the same numbers), and XLA's account of the step's

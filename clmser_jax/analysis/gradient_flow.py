@@ -11,7 +11,7 @@ import pathlib
 from absl import logging
 
 from clmser_jax.analysis import cli, plots, study
-from clmser_jax.config import KERNEL_INITS, ConfigError
+from clmser_jax.config import KERNEL_INITS, OPTIMIZERS, ConfigError
 from clmser_jax.data import load_dataset
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.activations import ACTIVATIONS
@@ -27,7 +27,7 @@ def validate(config) -> None:
   """Checks the fields the study reads; raises `ConfigError` naming the first bad one."""
   subsets = {"variants": VARIANTS, "init.activations": ACTIVATIONS,
              "train.activations": ACTIVATIONS, "init.kernel_inits": KERNEL_INITS,
-             "train.optimizers": study.OPTIMIZERS}
+             "train.optimizers": OPTIMIZERS}
   for field, options in subsets.items():
     values = tuple(_field(config, field))
     if not values or any(v not in options for v in values):

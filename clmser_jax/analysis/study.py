@@ -16,11 +16,11 @@ from absl import logging
 
 from clmser_jax import tasks
 from clmser_jax.analysis.gradient_terms import USES, gradient_terms, term_norms
+from clmser_jax.config import OPTIMIZERS
 from clmser_jax.data import Dataset, pipeline
 from clmser_jax.models import VARIANTS
 from clmser_jax.models.clmser import CLmser
 
-OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
 _TRAIN_STREAM, _INIT_STREAM = 0, 1  # batches for training never repeat those at init
 
 
@@ -98,7 +98,7 @@ def train(config, dataset: Dataset, model: CLmser, optimizer_name: str):
   term-norm rows (every `config.train.norm_every` steps, and at step 0). A run whose loss
   turns non-finite ends there, its last row holding the non-finite loss."""
   c = config.train
-  optimizer = OPTIMIZERS[optimizer_name](c.learning_rates[optimizer_name])
+  optimizer = OPTIMIZERS[optimizer_name].transform(c.learning_rates[optimizer_name])
   params = model.init(jax.random.key(config.seed),
                       batch(config, dataset, _TRAIN_STREAM, 0))["params"]
   opt_state, step = optimizer.init(params), _train_step(model, optimizer)

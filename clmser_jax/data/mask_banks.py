@@ -18,8 +18,7 @@ import grain
 import numpy as np
 from absl import logging
 
-from clmser_jax import masks
-from clmser_jax.data import pipeline
+from clmser_jax.data import masks, pipeline
 
 
 def _made(index: int, kind: str, seed: int, size: int, ratio: float) -> np.ndarray:

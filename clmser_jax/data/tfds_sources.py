@@ -12,11 +12,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+import importlib
+
 import numpy as np
-import tensorflow_datasets as tfds
 
 from clmser_jax.data import photos, splits
 from clmser_jax.faults import InputError, one_line
+
+def _tfds():
+  """tensorflow-datasets, imported when a `tfds:` dataset is used (it is heavy, and nothing
+  else needs it)."""
+  return importlib.import_module("tensorflow_datasets")
+
 
 @dataclasses.dataclass(frozen=True)
 class Source:
@@ -53,7 +60,7 @@ def base_name(name: str) -> str:
 
 def _not_prepared(name: str, data_dir: str) -> str:
   """One line: where the dataset was looked for and how to prepare it there."""
-  builder = tfds.builder(name, data_dir=data_dir or None)
+  builder = _tfds().builder(name, data_dir=data_dir or None)
   root = builder.data_dir_root
   build = (f"`tfds build {name} --data_dir={root} --file_format=array_record` (preparing "
            "needs TensorFlow; training reads the records without it)")
@@ -77,7 +84,7 @@ def open_split(name: str, split: str, data_dir: str, decoders=None):
   `NotImplementedError` for one stored as TFRecord (no random access): both become one line
   saying how to prepare it."""
   try:
-    return tfds.data_source(name, split=split, data_dir=data_dir or None, download=False,
+    return _tfds().data_source(name, split=split, data_dir=data_dir or None, download=False,
                             decoders=decoders)
   except (NotImplementedError, FileNotFoundError) as error:
     raise InputError(_not_prepared(name, data_dir)) from error
@@ -86,16 +93,15 @@ def open_split(name: str, split: str, data_dir: str, decoders=None):
 def read_labels(name: str, split: str, data_dir: str,
                 index: np.ndarray | None = None) -> np.ndarray:
   """The `label` of every example (or of those at `index`) as int32, read with image decoding
-  skipped: each record is parsed, its image bytes are never decoded (about 0.1 ms a record,
-  6 s for MNIST's 60,000)."""
-  source = open_split(name, split, data_dir, {"image": tfds.decode.SkipDecoding()})
+  skipped: each record is parsed, its image bytes are never decoded."""
+  source = open_split(name, split, data_dir, {"image": _tfds().decode.SkipDecoding()})
   index = np.arange(len(source)) if index is None else index
   return np.fromiter((source[int(i)]["label"] for i in index), np.int32, len(index))
 
 
 def num_classes(name: str, data_dir: str) -> int:
   """The number of classes of the `label` feature, from the dataset's metadata."""
-  return tfds.builder(name, data_dir=data_dir or None).info.features["label"].num_classes
+  return _tfds().builder(name, data_dir=data_dir or None).info.features["label"].num_classes
 
 
 def rgb(image: np.ndarray) -> np.ndarray:

@@ -105,8 +105,9 @@ class CLmser(nn.Module):
       encoder, decoder = self._kernels("We", x.shape[-1]), self._kernels("Wd", x.shape[-1])
     top = self._label_layer(x, label) if self.num_classes else None
     out = reflect(x.astype(self.dtype), encoder, decoder, self.strides,
-                  ACTIVATIONS[self.activation], self.dpn, self.reflections, self._norm(train),
-                  self.fusion, self.unroll, top, self.remat)
+                  f=ACTIVATIONS[self.activation], dpn=self.dpn, reflections=self.reflections,
+                  norm=self._norm(train), fusion=self.fusion, unroll=self.unroll, top=top,
+                  remat=self.remat)
     if top is None:
       return self._output(out)
     return self._output(out[0]), out[1].astype(jnp.float32)

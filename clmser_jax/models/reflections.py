@@ -153,7 +153,7 @@ def reconstruction(h1, decoder, strides, sizes):
   return ops.top_down(h1, decoder[0], strides[0], sizes[0])
 
 
-def reflect(x, encoder, decoder, strides, f: Activation, dpn: bool, reflections: int,
+def reflect(x, encoder, decoder, strides, *, f: Activation, dpn: bool, reflections: int,
             norm: Norm = no_norm, fusion: str = "sum", unroll: bool = False,
             top: LabelLayer | None = None, remat: bool = False):
   """Eq. 3-5: the first bottom-up pass (Eq. 3, `U = 0`) and top-down pass, then

@@ -57,6 +57,11 @@ def library_path(source: pathlib.Path, compiler: str) -> pathlib.Path:
   return cache_dir() / f"{source.stem}-{key}.so"
 
 
+def find_compiler() -> str | None:
+  """The C++ compiler to build with: `$CXX`, else `c++` on PATH; None when there is none."""
+  return shutil.which(os.environ.get("CXX", "c++"))
+
+
 def _compile(source: pathlib.Path, compiler: str, target: pathlib.Path) -> None:
   target.parent.mkdir(parents=True, exist_ok=True)
   fd, partial = tempfile.mkstemp(suffix=".so.partial", dir=target.parent)
@@ -74,7 +79,7 @@ def _compile(source: pathlib.Path, compiler: str, target: pathlib.Path) -> None:
 def library(source: pathlib.Path) -> ctypes.CDLL | None:
   """`source` built for this machine (from the cache when it is there) and loaded; None, with
   one warning, where it cannot be built."""
-  compiler = shutil.which(os.environ.get("CXX", "c++"))
+  compiler = find_compiler()
   if platform.system() != "Linux" or platform.machine() != "x86_64" or compiler is None:
     logging.warning("%s: no native build on %s %s without a C++ compiler ($CXX or c++ on "
                     "PATH); using XLA's kernels", source.name, platform.system(),

@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from clmser_jax import masks
+from clmser_jax.data import masks
 from clmser_jax.data import listing, photos
 from clmser_jax.faults import InputError
 

@@ -7,11 +7,9 @@ the first):
 
 Output pixels of the same column phase `l mod s` share their taps, so a group of them sums
 straight from `y`'s rows, with none of the zeros that XLA's transposed convolution inserts into
-`y` (or its phase kernels hold, `ops._phase_top_down`). Per group the sums of P pixels by
-16 NV channels live in vector registers while the taps and `y`'s channels go by. Measured on 2
-AMD EPYC cores (`benchmarks/RESULTS.md`, eleventh round), official CelebA layers at batch 8:
-1.24-1.74x faster than XLA's kernels (16x on the 4x4 top layer), the official train step at
-256 x 256 323 -> 282 ms.
+`y` (or its phase kernels hold, `convolutions.phase_top_down`). Per group the sums of P pixels
+by 16 NV channels live in vector registers while the taps and `y`'s channels go by (what it
+buys: `docs/cpu.md`).
 
 It applies where the library's conditions hold (`library.usable`), at stride 2 or more, with
 `C` a multiple of 16; elsewhere `ops` keeps XLA's convolutions.
@@ -23,7 +21,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-from clmser_jax.native import library
+from clmser_jax.cpu.native import library
 
 TARGET = "clmser_top_down"
 

@@ -13,10 +13,7 @@ the edge row, so the padding looks like more of the photo rather than a border t
 never saw), the network runs on the whole padded image and the result is cropped back.
 
 No tiling: the network is fully convolutional and inference keeps no activations for a
-backward pass. Measured on 2 CPU cores with the 7-layer CelebA network (Table 2; paper or
-official variant alike): 1024x768 takes 0.45 s (0.9 s with compilation) and about 0.4 GiB
-above the 0.6 GiB of the loaded process, 2048x1536 4 s and 1.3 GiB, 4096x3072 13 s and
-5.2 GiB; time and memory grow linearly with the pixels (~0.4 GiB per megapixel).
+backward pass, so time and memory grow linearly with the pixels (`docs/inference.md`).
 """
 from __future__ import annotations
 
@@ -31,7 +28,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from clmser_jax import checkpoint, tasks, train, xla_cpu
+from clmser_jax import checkpoint, ops, tasks, train
 from clmser_jax.config import validate, with_defaults
 from clmser_jax.faults import InputError, one_line
 from clmser_jax.models import build_model
@@ -125,8 +122,8 @@ def image_predictor(run: Run, task_name: str) -> Callable[..., np.ndarray]:
   any size; compiled once per padded size."""
   task = inference_task(run.config.task, task_name)
   stride = math.prod(run.config.model.strides)
-  # Only the prediction is returned, so XLA drops eval_step's metrics.
-  step = xla_cpu.jit(lambda state, batch: train.eval_step(state, batch, task)[0])
+  ops.prepare()
+  step = train.jit_eval_step(task, metrics=False)
 
   def predict(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     if task.name == "inpaint" and mask is None:

@@ -1,10 +1,9 @@
 """The kernel gradient of `ops.bottom_up` as a native XLA:CPU kernel (`convolutions.cc`).
 
 `dW[a, b, i, o] = sum_{n,h,w} x_pad[n, s*h + a, s*w + b, i] g[n, h, w, o]`, the sum that
-`ops.weight_gradient` writes with XLA's operations, in one pass over `g` with the partial sums
-in vector registers. It is what made XLA:CPU slower than PyTorch's oneDNN in the train step.
-Measured on 2 Xeon cores (`benchmarks/RESULTS.md`, sixth round): the official network's 256x256
-train step 512 -> 412 ms (1.24x; 1.25-1.27x in probes), the paper CLmser's 1.26-1.51x.
+`ops.xla_weight_gradient` and `convolutions.tap_products` write with XLA's operations, in one
+pass over `g` with the partial sums in vector registers. XLA:CPU's own forms of this sum were
+the train step's largest cost (what it buys: `docs/cpu.md`).
 
 It applies where the library's conditions hold (`library.usable`) and the output channels are
 a multiple of 16; elsewhere `ops.weight_gradient` keeps XLA's products.
@@ -14,7 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from clmser_jax.native import library
+from clmser_jax.cpu.native import library
 
 TARGET = "clmser_kernel_gradient"
 

@@ -22,7 +22,6 @@ import ml_collections
 
 from clmser_jax.config import OPTIMIZERS, ConfigError, model_config, validate
 
-TABLE3_LEARNING_RATES = {"sgd": 0.01, "adam": 1e-3, "amsgrad": 1e-3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +89,7 @@ def parse_optimizer(spec: str, config) -> tuple[str, float]:
   """`'sgd'` or `'sgd:0.05'` -> the optimizer and its learning rate (see the module doc)."""
   name, _, rate = spec.partition(":")
   if name not in OPTIMIZERS:
-    raise ConfigError(f"--optimizers: {name!r} is not allowed: one of {OPTIMIZERS}, "
+    raise ConfigError(f"--optimizers: {name!r} is not allowed: one of {tuple(OPTIMIZERS)}, "
                       "optionally NAME:LEARNING_RATE")
   if rate:
     try:
@@ -100,7 +99,7 @@ def parse_optimizer(spec: str, config) -> tuple[str, float]:
                         "number") from None
   if name == config.optimizer.name:
     return name, config.optimizer.learning_rate
-  return name, TABLE3_LEARNING_RATES[name]
+  return name, OPTIMIZERS[name].learning_rate
 
 
 def with_optimizer(config, name: str, learning_rate: float):

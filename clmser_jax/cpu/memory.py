@@ -1,23 +1,21 @@
 """On a one-device CPU run, keep freed memory for the next step instead of mapping it afresh.
 
 XLA:CPU allocates a step's temporaries when the step starts and frees them when it ends
-(512 MB for the official network's train step at 256x256, batch 8). glibc serves blocks this
-large with a fresh `mmap` and hands them back with `munmap`, so the kernel faults in and zeroes
-every page again at each step: ~131k page faults and 0.21 CPU-s per step on 2 Xeon cores, a
-fifth of the step. By default JAX runs a step on a helper thread, whose malloc arena holds at
-most 64 MB, so glibc has no other choice there.
+(hundreds of MB for a 256x256 train step). glibc serves blocks this large with a fresh `mmap`
+and hands them back with `munmap`, so the kernel faults in and zeroes every page again at each
+step. By default JAX runs a step on a helper thread, whose malloc arena holds at most 64 MB,
+so glibc has no other choice there.
 
 `reuse_freed_memory` runs single-device computations on the calling thread
 (`jax_cpu_enable_async_dispatch=False`) and tells glibc (`mallopt`) to serve large blocks from
 the main heap (`M_MMAP_MAX=0`) and to keep up to 2 GiB of freed memory (`M_TRIM_THRESHOLD`).
-Measured (`python -m benchmarks.host_memory`; `benchmarks/RESULTS.md`, fifth round): the
-official train step 1.23x faster (523 -> 426 ms), 131k -> 0.1k faults per step; the quick
-start's training 1.2x (87 -> 72 s).
+What it buys, measured: `docs/cpu.md`.
 
 It is process-wide, and it has costs: the process keeps its peak memory instead of returning
-it, and Python no longer prepares the next step while one runs. It helps every library in the
-process (PyTorch's train step beside ours: 511 -> 371 ms). The command lines apply it on a
-one-process CPU run unless `--noreuse_host_memory`; it must come before JAX starts its backends.
+it (and the heap can hold a second copy of a step's temporaries), and Python no longer
+prepares the next step while one runs. It helps every library in the process. `cpu.setup()`
+applies it, on a one-process CPU run; it must come before JAX starts its backends, which is
+why the command lines call it first thing.
 """
 from __future__ import annotations
 
@@ -26,12 +24,7 @@ import os
 
 import jax
 import jax.extend
-from absl import flags, logging
-from jax._src import xla_bridge  # backends_are_initialized: no public query exists
-
-REUSE = flags.DEFINE_bool(
-    "reuse_host_memory", True, "On a one-device CPU run, keep freed memory for the next step "
-    "and run steps on the calling thread: training about 1.2x faster (clmser_jax/host_memory.py).")
+from absl import logging
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
 _KEEP_BYTES = 2**31 - 1  # mallopt takes an int
@@ -47,18 +40,15 @@ def _mallopt():
 
 
 def reuse_freed_memory() -> bool:
-  """Applies the policy above where it helps: glibc, one process, JAX's backends not started
-  yet, and one CPU device (a sharded step runs on helper threads whatever the flag). Returns
-  whether it did."""
+  """Applies the policy above where it helps: glibc, one process and one CPU device (a
+  sharded step runs on helper threads whatever the flag). Call it before JAX's first
+  computation. Returns whether it did."""
   mallopt = _mallopt()
   if mallopt is None:
     logging.info("host memory: not glibc; freed memory goes back to the system")
     return False
   if jax.distributed.is_initialized():
     return False  # a multi-process job: a lost peer must still raise, not abort
-  if xla_bridge.backends_are_initialized():
-    logging.warning("host memory: JAX's backends had started; call reuse_freed_memory first")
-    return False
   jax.config.update("jax_cpu_enable_async_dispatch", False)  # before the CPU client exists
   if jax.default_backend() != "cpu":
     return False  # the CPU client only holds host copies here
@@ -70,8 +60,3 @@ def reuse_freed_memory() -> bool:
     logging.warning("host memory: mallopt refused; freed memory goes back to the system")
     return False
   return True
-
-
-def from_flags() -> bool:
-  """`reuse_freed_memory()` unless `--noreuse_host_memory`."""
-  return REUSE.value and reuse_freed_memory()

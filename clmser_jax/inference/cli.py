@@ -1,6 +1,6 @@
 """The command line of `clmser_jax.inpaint` and `clmser_jax.reconstruct`: a trained run on
-the user's own images (`inference.py`), a file or a folder in, a file or a folder out
-(`image_files.py`). Errors the user can fix end the run with one line."""
+the user's own images (`inference/__init__.py`), a file or a folder in, a file or a folder
+out (`files.py`). Errors the user can fix end the run with one line."""
 from __future__ import annotations
 
 import time
@@ -8,7 +8,9 @@ import time
 from absl import flags, logging
 from ml_collections import config_flags
 
-from clmser_jax import cli, host_memory, image_files, inference, masks
+from clmser_jax import cli, cpu, inference
+from clmser_jax.data import masks
+from clmser_jax.inference import files as image_files
 from clmser_jax.faults import InputError
 
 
@@ -103,9 +105,9 @@ def main(task_name: str) -> None:
     return definitions
 
   def entry(values: dict) -> None:
+    cpu.setup()
     if not flags.FLAGS["verbosity"].present:  # orbax logs every restore at INFO
       logging.set_verbosity(logging.WARNING)
-    host_memory.from_flags()
     run(task_name, values)
 
   cli.run(f"clmser_jax.{task_name}", entry, define_flags)

@@ -17,7 +17,6 @@ and `WORKDIR/results.json` holds every row by run folder.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import json
@@ -29,8 +28,8 @@ import numpy as np
 from absl import flags, logging
 from ml_collections import config_flags
 
-from clmser_jax import (cli, faults, fid, host_memory, results, sweep, tasks, timing, train,
-                        writers, xla_cpu)
+from clmser_jax import cpu, faults, fid, tasks, train, writers
+from clmser_jax.experiments import results, sweep, timing
 from clmser_jax.analysis import plots
 from clmser_jax.data import load_dataset, pipeline
 
@@ -75,9 +74,9 @@ def eval_predictions(state, config, dataset, masks):
   """`(batch, prediction)` for every evaluation batch (images in [0, 1]); predictions clipped
   to [0, 1], as `metrics.image_metrics` scores them (and as FID needs them); None for the
   CNN."""
-  eval_fn = xla_cpu.jit(functools.partial(train.eval_step, task=config.task))
+  eval_fn = train.jit_eval_step(config.task, metrics=False)
   for batch in train.eval_batches(config, dataset, masks):
-    predicted = eval_fn(state, batch)[0]
+    predicted = eval_fn(state, batch)
     yield tasks.unit_batch(batch), None if predicted is None else np.clip(
         np.asarray(predicted), 0.0, 1.0)
 
@@ -123,7 +122,7 @@ def table_notes(runs: list[sweep.Run], rows: list[dict], timing_batch: int) -> t
                 f"against the {n} evaluation images (biased upwards below 2048 per set).")
   else:
     fid_note = ("FID: not computed, no Inception weights given: `--fid_weights=FILE.npz`, "
-                "made once by `python -m clmser_jax.fid.convert` (README, FID).")
+                "made once by `python -m clmser_jax.fid.convert` (docs/tasks.md, FID).")
   accuracy = "accuracy (Table 7, no label fed), " if any("accuracy" in r for r in rows) else ""
   return (f"{accuracy}L1, MSE, PSNR, SSIM: the last evaluation in each run's metrics.jsonl, "
           f"over {n} evaluation images{composite}.", fid_note,
@@ -221,11 +220,7 @@ def define_flags() -> dict:
 def main(values: dict) -> None:
   table = values["table"] or default_table(config_flags.get_config_filename(
       flags.FLAGS["config"]))
-  host_memory.from_flags()
+  cpu.setup()
   print(run_experiment(values["config"], values["variants"], values["workdir"], table,
                        values["optimizers"], values["sweep"], values["fid_weights"],
                        values["timing_batch"], values["samples"]))
-
-
-if __name__ == "__main__":
-  cli.run("clmser_jax.experiments", main, define_flags)

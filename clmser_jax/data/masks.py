@@ -54,9 +54,10 @@ def point_mask(seed: int, height: int, width: int, ratio: float, scale: int = 4,
 
   The walk stops at the first visit that makes `round(ratio * H * W)` holes, so every mask has
   exactly that many: over 1000 seeds at 256x256 the hole ratio is the requested one to within
-  `1 / (H * W)`, with zero spread (about 1700 specks at ratios 0.1-0.25, 950 at 0.5; 16 ms
-  per mask at 0.1, 150 ms at 0.5 on one CPU core: pre-generate a bank for training). Larger `walker_spacing` or smaller `scale` gives fewer,
-  larger blobs; small `ratio` gives isolated dots, ratios above ~0.5 merge them into a net.
+  `1 / (H * W)`, with zero spread (about 1700 specks at ratios 0.1-0.25, 950 at 0.5). The
+  walks are long: training draws from a bank made once (`mask_banks.py`). Larger
+  `walker_spacing` or smaller `scale` gives fewer, larger blobs; small `ratio` gives isolated
+  dots, ratios above ~0.5 merge them into a net.
   """
   _check_ratio(ratio)
   _check_size(height, width)

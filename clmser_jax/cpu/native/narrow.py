@@ -7,9 +7,7 @@ at stride 1 between at most 4 channels and a multiple of 16 (every Table 2 netwo
 
 XLA:CPU's convolution kernels handle 3 input or 3 output channels poorly. `bottom_up` keeps 16
 output channels of 8 pixels in vector registers and broadcasts `x`; `top_down` sums over `o` in
-vector lanes, 16 / C pixels at a time. Measured on 2 Xeon cores (official CelebA layer,
-`benchmarks/RESULTS.md`, seventh round), 256 x 256 at batch 1: `W` 4.2 -> 1.5 ms, `W^T`
-3.4 -> 0.6 ms.
+vector lanes, 16 / C pixels at a time (what it buys: `docs/cpu.md`).
 
 They apply where the library's conditions hold (`library.usable`), at stride 1 with an odd
 kernel (`k = 2 p + 1`, the output the size of the input), `C <= MAX_CHANNELS` and `O` a
@@ -20,7 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from clmser_jax.native import library
+from clmser_jax.cpu.native import library
 
 BOTTOM_UP, TOP_DOWN = "clmser_narrow_bottom_up", "clmser_narrow_top_down"
 MAX_CHANNELS = 4  # C: `top_down` keeps (16 / C) x C sums in registers

@@ -7,7 +7,7 @@ import time
 import jax
 import numpy as np
 
-from clmser_jax import xla_cpu
+from clmser_jax import ops
 
 
 def per_frame_ms(apply_fn, variables, images: np.ndarray, batch_size: int,
@@ -18,7 +18,7 @@ def per_frame_ms(apply_fn, variables, images: np.ndarray, batch_size: int,
   device (`block_until_ready`) before the clock stops. Returns the median and the spread of
   the per-repeat averages, as the paper averages over its test set and 5 repeats.
   """
-  fn = xla_cpu.jit(apply_fn)
+  fn = jax.jit(apply_fn, compiler_options=ops.compiler_options())
   batches = [jax.device_put(images[i:i + batch_size])
              for i in range(0, len(images) - batch_size + 1, batch_size)]
   if not batches:

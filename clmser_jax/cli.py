@@ -1,5 +1,6 @@
 """What every command line shares: a bad flag or an error the user can fix ends the run with
-one line on stderr (`NAME: KIND: what, and what to do`) and exit code 1, never a traceback.
+one line on stderr (`NAME: KIND: what, and what to do`) and exit code 1, never a traceback;
+a run stopped by a preemption notice (`faults.Preempted`, its checkpoint saved) exits with 0.
 
 `run(name, main, define_flags)` defines and parses the flags (a config file that raises, an
 override of a field that does not exist, a value of the wrong type: one line) and calls
@@ -11,7 +12,7 @@ import errno
 import sys
 from typing import Callable
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from clmser_jax import faults
 from clmser_jax.config import ConfigError
@@ -81,6 +82,8 @@ def run(name: str, main: Callable[[dict], None], define_flags: Callable[[], dict
     del argv
     try:
       main({key: _value(holder) for key, holder in holders.items()})
+    except faults.Preempted as notice:  # saved: a clean exit, and the same command resumes
+      logging.warning("%s", notice)
     except Exception as error:  # pylint: disable=broad-except
       line = exit_line(name, error)
       if line is None:

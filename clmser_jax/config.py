@@ -111,8 +111,10 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
   crop (-1 = a worker per core less one, 0 = none: batches are made in the training process);
   `prefetch`, the batches each worker, and the queue onto the devices, hold ahead; `root` and
   `eval_root`, the folders that the entries of a `list:` `dataset` and `eval_dataset` are
-  relative to ('' = the list file's folder)."""
-  config = ml_collections.ConfigDict(dict(workers=-1, prefetch=2, root="", eval_root=""))
+  relative to ('' = the list file's folder); `train_images`, train on the first n training
+  images only (0 = all): the training-set size of STL10-n (Table 4) for any dataset."""
+  config = ml_collections.ConfigDict(dict(workers=-1, prefetch=2, root="", eval_root="",
+                                          train_images=0))
   config.update(overrides)
   return config
 
@@ -125,7 +127,10 @@ def with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     if "eval_dataset" not in config:
       config.eval_dataset = ""
     if "data" not in config:
-      config.data = data_config()
+      config.data = ml_collections.ConfigDict()
+    for field, value in data_config().items():
+      if field not in config.data:
+        config.data[field] = value
   return config
 
 
@@ -247,6 +252,9 @@ def _validate_data(config):
     _fail("data.workers", workers, "-1 (a worker per core less one), 0 (none: batches are "
           "made in the training process) or a number of worker processes")
   _positive_int(config, "data.prefetch")
+  train_images = config.data.train_images
+  if not isinstance(train_images, int) or isinstance(train_images, bool) or train_images < 0:
+    _fail("data.train_images", train_images, "a non-negative integer (0 = all training images)")
   for field in ("root", "eval_root"):
     if not isinstance(config.data[field], str):
       _fail(f"data.{field}", config.data[field], "a folder, or '' (list entries are relative "

@@ -4,7 +4,8 @@ Bad input the user can fix raises `InputError` (one line); a step whose loss, gr
 updated parameters are not finite, or whose parameters exploded, raises `NonFiniteError`
 naming the step and the quantity, before any state from that step is saved; a full disk raises
 `DiskFullError` at the save that failed; SIGTERM (a preemption notice) makes the run save at
-the current step and stop cleanly; a process whose peers died stops with one line instead of
+the current step and raise `Preempted`, which ends the command with exit code 0 (and ends a
+study of many runs too, instead of going on to the next run with this one unfinished); a process whose peers died stops with one line instead of
 hanging.
 """
 from __future__ import annotations
@@ -22,6 +23,11 @@ from absl import logging
 
 class InputError(ValueError):
   """Data, workdir or checkpoint the run cannot use; the message says which and why."""
+
+
+class Preempted(Exception):
+  """The run saved its checkpoint at a step and stopped on a preemption notice; the same
+  command resumes there."""
 
 
 class WorkerError(RuntimeError):

@@ -248,7 +248,8 @@ def _stopped(error: faults.NonFiniteError, mngr) -> faults.NonFiniteError:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains `config.model` on `config.dataset`, evaluating and checkpointing into `workdir`;
-  resumes from the newest readable checkpoint there. Returns the final state.
+  resumes from the newest readable checkpoint there. Returns the final state; raises
+  `faults.Preempted` after saving the checkpoint of a step that a SIGTERM stopped.
 
   Everything is checked before the workdir is changed (the config, the data, the checkpoint
   it resumes), and a second run on the same workdir is refused (`checkpoint.exclusive`)."""
@@ -295,6 +296,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   pending, t0 = [], time.perf_counter()
   unlogged, skipped = list(window["metrics"]), window["skipped"]
   timer = InputTimer(startup=max(1, num_workers))
+  preempted = False
   with (faults.Preemption(mngr) as preemption, checkpoint.finishing(mngr),
         _input_stream(config, sampler, rows, start_step, num_workers, mesh) as batches):
     try:
@@ -336,10 +338,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
         if save:
           checkpoint.save(mngr, step, state, {"metrics": unlogged, "skipped": skipped})
         if preempted:
-          logging.warning("preempted: saved the checkpoint at step %d; exiting cleanly (the "
-                          "next run resumes there)", step)
           break
     except faults.NonFiniteError as error:
       raise _stopped(error, mngr) from None
   writer.close()
+  if preempted:
+    raise faults.Preempted(f"preempted: saved the checkpoint at step {step}; exiting cleanly "
+                           "(the next run resumes there)")
   return state

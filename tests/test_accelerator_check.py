@@ -17,7 +17,7 @@ def test_the_smoke_run_writes_every_output(tmp_path):
   env.pop("PYTHONPATH")
   result = subprocess.run(["bash", "benchmarks/accelerator_check.sh", "--smoke"],
                           cwd=subprocesses.REPO, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+                          timeout=1500, check=False)
   assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
   steps = dict(line.split() for line in (out / "status.txt").read_text().splitlines())
   assert {k: v for k, v in steps.items() if k != "install"} == {

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from clmser_jax.config import ConfigError, model_config, validate
+from clmser_jax.config import ConfigError, data_config, model_config, validate, with_defaults
 from configs import official_celeba
 from configs.default import get_config
 
@@ -48,6 +48,7 @@ def test_official_presets_are_valid(variant):
     ("data_dir", None, r"data_dir=None.*TFDS_DATA_DIR"),
     ("per_class", 10, r"per_class=10.*0 with dataset='embedded'.*'stl10'"),
     ("per_class", -1, r"per_class=-1.*non-negative"),
+    ("data.train_images", -1, r"data\.train_images=-1.*non-negative"),
     ("model.contraction_gain", 1.5, r"contraction_gain=1\.5"),
     ("model.norm", "layer", r"model\.norm='layer'.*'none', 'batch'"),
     ("model.fusion", "concat", r"model\.fusion='concat'.*'sum', 'post_mean'"),
@@ -115,6 +116,19 @@ def test_unet_rejects_dualities_and_remat(field):
   with pytest.raises(ConfigError, match=rf"'unet' needs .*model\.{field}=False.*{field}=True"):
     validate(config)
 
+
+
+def test_a_config_written_before_a_data_field_gets_its_default():
+  """A run's config.json from before `data` (or one of its fields) existed meant the default."""
+  config = get_config()
+  with config.unlocked():
+    del config.data["train_images"]
+  assert with_defaults(config).data.to_dict() == data_config().to_dict()
+  with config.unlocked():
+    del config["data"]
+  filled = with_defaults(config)
+  assert filled.data.to_dict() == data_config().to_dict()
+  validate(filled)
 
 
 def test_unknown_variant():

@@ -177,6 +177,30 @@ def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
                              atol=1 / 255)
 
 
+def test_train_images_keeps_the_first_n_and_the_same_test_set():
+  """STL10-n for any dataset: the first n training images (with their labels), every test
+  image; more than the dataset has is one clear error."""
+  config = get_config()
+  full = load_dataset(config)
+  config.data.train_images = 2
+  fewer = load_dataset(config)
+  assert len(fewer.train) == 2
+  for i in range(2):
+    np.testing.assert_array_equal(fewer.train[i], full.train[i])
+  assert len(fewer.eval) == len(full.eval)
+  np.testing.assert_array_equal(fewer.eval[-1], full.eval[-1])
+  config.dataset, config.image_size, config.data.train_images = "digits", 16, 3
+  digits = load_dataset(config)
+  config.data.train_images = 0
+  all_digits = load_dataset(config)
+  np.testing.assert_array_equal(digits.train_labels, all_digits.train_labels[:3])
+  np.testing.assert_array_equal(digits.train[2], all_digits.train[2])
+  config.dataset, config.image_size, config.data.train_images = "embedded", 64, len(full.train) + 1
+  with pytest.raises(InputError, match=rf"train_images={len(full.train) + 1}, but the dataset "
+                     rf"has {len(full.train)} training images"):
+    load_dataset(config)
+
+
 def test_digits_are_labelled_upscaled_and_split_four_to_one():
   config = get_config()
   config.dataset, config.image_size, config.num_eval_images = "digits", 16, 1000

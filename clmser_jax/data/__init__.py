@@ -61,8 +61,26 @@ def _from_files(config) -> Dataset:
   return Dataset(*sources.hold_out(images), config.image_size)
 
 
+def first_images(dataset: Dataset, n: int) -> Dataset:
+  """`dataset` training on its first `n` images only (0 = all), as STL10-n (Table 4) trains
+  on fewer images against the same test set."""
+  if not n:
+    return dataset
+  if n > len(dataset.train):
+    raise InputError(f"data.train_images={n}, but the dataset has {len(dataset.train)} "
+                     "training images")
+  labels = None if dataset.train_labels is None else dataset.train_labels[:n]
+  return dataclasses.replace(dataset, train=sources.Subset(dataset.train, np.arange(n)),
+                             train_labels=labels)
+
+
 def load_dataset(config) -> Dataset:
-  """The dataset `config.dataset` (and `config.eval_dataset`) names; no image is decoded."""
+  """The dataset `config.dataset` (and `config.eval_dataset`) names, training on its first
+  `config.data.train_images`; no image is decoded."""
+  return first_images(_named(config), config.data.train_images)
+
+
+def _named(config) -> Dataset:
   size = config.image_size
   kind = config.dataset.partition(":")[0]
   if kind == "tfds":

@@ -1,0 +1,33 @@
+"""The fidelity study of `clmser_jax/experiments/fidelity.py` (issue 25, `docs/fidelity.md`):
+each factor of `fidelity.LEVELS`, one at a time from `configs/default.py` (the embedded
+photographs, 64x64 crops, 1,500 Adam steps), for CLmser against CLmser-w and CLmser-n against
+CAE, on reconstruction and point-mask inpainting, over three seeds.
+
+`--config.base.dataset=folder:/path` runs it on any image folder; `--config.factors=default,
+init` or `--config.tasks=reconstruct` a part of it; `:tiny` is a smoke-test size.
+"""
+import ml_collections
+
+from configs import default
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.base = default.get_config()
+  config.pairs = (("clmser", "clmser-w"), ("clmser-n", "cae"))
+  config.tasks = ("reconstruct", "inpaint")
+  config.factors = ("default", "init", "norm", "fusion", "output", "optimizer", "data",
+                    "budget", "official")
+  config.seeds = (0, 1, 2)
+  if arg == "tiny":
+    config.base.image_size = 16
+    config.base.batch_size = 4
+    config.base.num_train_steps = config.base.eval_every_steps = 2
+    config.base.checkpoint_every_steps = config.base.log_every_steps = 2
+    config.base.num_eval_images = 4
+    config.base.model.update(depth=2, channels=(4, 8), strides=(1, 2))
+    config.base.data.workers = 0
+    config.seeds = (0, 1)
+  elif arg:
+    raise ValueError(f"config option {arg!r} is unknown; allowed: 'tiny' or nothing")
+  return config

@@ -4,7 +4,8 @@ photographs, 64x64 crops, 1,500 Adam steps), for CLmser against CLmser-w and CLm
 CAE, on reconstruction and point-mask inpainting, over three seeds.
 
 `--config.base.dataset=folder:/path` runs it on any image folder; `--config.factors=default,
-init` or `--config.tasks=reconstruct` a part of it; `:tiny` is a smoke-test size.
+init`, `--config.tasks=reconstruct`, `--config.pairs=clmser:clmser-w` or `--config.seeds=0,1`
+a part of it; `:tiny` is a smoke-test size.
 """
 import ml_collections
 
@@ -14,10 +15,9 @@ from configs import default
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.base = default.get_config()
-  config.pairs = (("clmser", "clmser-w"), ("clmser-n", "cae"))
-  config.tasks = ("reconstruct", "inpaint")
-  config.factors = ("default", "init", "norm", "fusion", "output", "optimizer", "data",
-                    "budget", "official")
+  config.pairs = "clmser:clmser-w,clmser-n:cae"  # with DCW : without, both with DPN, both without
+  config.tasks = "reconstruct,inpaint"
+  config.factors = "default,init,norm,fusion,output,optimizer,table3,data,budget,official"
   config.seeds = (0, 1, 2)
   if arg == "tiny":
     config.base.image_size = 16

@@ -3,6 +3,7 @@ import pytest
 
 import subprocesses
 from clmser_jax import faults
+from clmser_jax.config import ConfigError
 from clmser_jax.experiments import fidelity
 from configs import fidelity as fidelity_config
 
@@ -30,7 +31,7 @@ def test_an_ordering_needs_a_difference_beyond_the_spread():
 
 def test_cells_change_one_factor_from_the_default(tmp_path):
   study = fidelity_config.get_config("tiny")
-  study.factors, study.tasks = ("default", "init", "official"), ("inpaint",)
+  study.factors, study.tasks = "default, init,official", "inpaint"
   found = fidelity.cells(study, str(tmp_path))
   assert len(found) == (1 + 4 + 1) * 4 * 2  # levels x variants x seeds
   he = next(c for c in found if c.level == "he" and c.variant == "clmser-w")
@@ -45,10 +46,26 @@ def test_cells_change_one_factor_from_the_default(tmp_path):
                                 "seed1")
 
 
+@pytest.mark.parametrize("field,value,pattern", [
+    ("factors", "default,nope", r"config\.factors='default,nope'.*'init'"),
+    ("tasks", "", r"config\.tasks=''.*'reconstruct', 'inpaint'"),
+    ("pairs", "clmser:unet", r"config\.pairs='clmser:unet'.*A:B of \('clmser'"),
+    ("pairs", "clmser", r"config\.pairs='clmser'"),
+    ("seeds", (0, 1.5), r"config\.seeds=\(0, 1\.5\)"),
+])
+def test_a_bad_study_is_one_line_before_any_run(tmp_path, field, value, pattern):
+  study = fidelity_config.get_config("tiny")
+  with study.unlocked():
+    study[field] = value
+  with pytest.raises(ConfigError, match=pattern):
+    fidelity.cells(study, str(tmp_path))
+  assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_a_tiny_study_writes_its_tables(tmp_path):
   study = fidelity_config.get_config("tiny")
-  study.factors, study.tasks = ("default", "fusion"), ("reconstruct",)
+  study.factors, study.tasks = "default,fusion", "reconstruct"
   markdown = fidelity.run_study(study, str(tmp_path))
   tables = markdown.split("**tied kernels**")
   assert sum(line.startswith("|") for line in tables[0].splitlines()) == 2 + 2  # + two levels
@@ -66,7 +83,7 @@ def test_a_preempted_run_ends_the_study_and_the_rerun_finishes_it(tmp_path, monk
   """A SIGTERM inside the first run saves it and ends the study there (no table built from an
   unfinished run, no next run started); the same call then resumes that run and finishes."""
   study = fidelity_config.get_config("tiny")
-  study.factors, study.tasks, study.pairs = ("default",), ("reconstruct",), (("clmser", "cae"),)
+  study.factors, study.tasks, study.pairs = "default", "reconstruct", "clmser:cae"
   monkeypatch.setattr(faults.Preemption, "reached", lambda self, step: step == 1)
   with pytest.raises(faults.Preempted, match="saved the checkpoint at step 1;"):
     fidelity.run_study(study, str(tmp_path))

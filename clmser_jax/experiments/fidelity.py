@@ -33,8 +33,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 
 from clmser_jax import cli, cpu, data, inference, tasks, train, writers  # pylint: disable=wrong-import-position
 from clmser_jax.analysis import plots, tied_kernels  # pylint: disable=wrong-import-position
-from clmser_jax.models import build_model  # pylint: disable=wrong-import-position
-from clmser_jax.config import OFFICIAL, task_config  # pylint: disable=wrong-import-position
+from clmser_jax.models import VARIANTS, build_model  # pylint: disable=wrong-import-position
+from clmser_jax.config import OFFICIAL, ConfigError, task_config  # pylint: disable=wrong-import-position
 from clmser_jax.experiments import runner, sweep  # pylint: disable=wrong-import-position
 
 # factor -> level -> the fields it changes from the default (`configs/default.py`).
@@ -51,9 +51,9 @@ LEVELS = {
                "tanh in [-1, 1]": {"model.output_activation": "tanh",
                                    "task.pixel_range": "symmetric"}},
     "optimizer": {"sgd 0.01": {"optimizer.name": "sgd", "optimizer.learning_rate": 0.01},
-                  "adam 0.01": {"optimizer.learning_rate": 0.01},
-                  "adam 0.01, batch 100": {"optimizer.learning_rate": 0.01,
-                                           "batch_size": 100}},
+                  "sgd 0.02": {"optimizer.name": "sgd", "optimizer.learning_rate": 0.02},
+                  "adam 0.01": {"optimizer.learning_rate": 0.01}},
+    "table3": {"adam 0.01, batch 100": {"optimizer.learning_rate": 0.01, "batch_size": 100}},
     "data": {f"{n} training image{'s' * (n > 1)}": {"data.train_images": n} for n in (1, 2, 4)},
     "budget": {"4x steps": {"num_train_steps": 6000, "eval_every_steps": 6000,
                             "checkpoint_every_steps": 6000}},
@@ -95,12 +95,35 @@ def cell_config(base, task: str, changes: dict, variant: str, seed: int):
   return config.copy_and_resolve_references()
 
 
+def _names(text: str) -> list[str]:
+  return [name.strip() for name in str(text).split(",") if name.strip()]
+
+
+def plan(study) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+  """`study.tasks`, `study.pairs` ('A:B,C:D') and `study.factors`, comma-separated, as lists;
+  an unknown name or a seed that is not an integer is one `ConfigError` before any run."""
+  tasks, factors = _names(study.tasks), _names(study.factors)
+  pairs = [tuple(pair.split(":")) for pair in _names(study.pairs)]
+  for field, names, allowed in (("tasks", tasks, TASKS), ("factors", factors, LEVELS)):
+    if not names or set(names) - set(allowed):
+      raise ConfigError(f"config.{field}={getattr(study, field)!r} is not allowed: "
+                        f"comma-separated names of {tuple(allowed)}")
+  if not pairs or any(len(p) != 2 or set(p) - set(VARIANTS) for p in pairs):
+    raise ConfigError(f"config.pairs={study.pairs!r} is not allowed: comma-separated pairs "
+                      f"A:B of {tuple(VARIANTS)}, e.g. 'clmser:clmser-w,clmser-n:cae'")
+  seeds = tuple(study.seeds)
+  if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    raise ConfigError(f"config.seeds={study.seeds!r} is not allowed: integers, e.g. 0,1,2")
+  return tasks, pairs, factors
+
+
 def cells(study, workdir: str) -> list[Cell]:
   """Every run of `study` (`configs/fidelity.py`), in the order they train."""
-  variants = [v for pair in study.pairs for v in pair]
+  tasks, pairs, factors = plan(study)
+  variants = [v for pair in pairs for v in pair]
   found = []
-  for task in study.tasks:
-    for factor in study.factors:
+  for task in tasks:
+    for factor in factors:
       for level, changes in LEVELS[factor].items():
         for variant in variants:
           for seed in study.seeds:
@@ -240,14 +263,14 @@ def run_study(study, workdir: str) -> str:
   """Trains every cell, writes `results/` and returns the Markdown tables."""
   found = cells(study, workdir)
   rows = train_cells(found)
-  pairs = [tuple(p) for p in study.pairs]
+  tasks, pairs, _ = plan(study)
   out = os.path.join(workdir, "results")
   os.makedirs(out, exist_ok=True)
   markdown = table(rows, pairs)
   with open(os.path.join(out, "fidelity.md"), "w") as f:
     f.write(markdown)
   writers.write_csv(os.path.join(out, "fidelity.csv"), rows)
-  for task in study.tasks:
+  for task in tasks:
     figure(rows, pairs, task, os.path.join(out, f"fidelity_{task}.png"))
   kernel_rows = tied_kernel_rows(found)
   if kernel_rows:

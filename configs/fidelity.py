@@ -4,8 +4,8 @@ photographs, 64x64 crops, 1,500 Adam steps), for CLmser against CLmser-w and CLm
 CAE, on reconstruction and point-mask inpainting, over three seeds.
 
 `--config.base.dataset=folder:/path` runs it on any image folder; `--config.factors=default,
-init`, `--config.tasks=reconstruct`, `--config.pairs=clmser:clmser-w` or `--config.seeds=0,1`
-a part of it; `:tiny` is a smoke-test size.
+init`, `--config.levels=he,xavier`, `--config.tasks=reconstruct`,
+`--config.pairs=clmser:clmser-w` or `--config.seeds=0,1` a part of it; `:tiny` is a smoke-test size.
 """
 import ml_collections
 
@@ -18,6 +18,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.pairs = "clmser:clmser-w,clmser-n:cae"  # with DCW : without, both with DPN, both without
   config.tasks = "reconstruct,inpaint"
   config.factors = "default,init,norm,fusion,output,optimizer,table3,data,budget,official"
+  config.levels = ""  # some levels ("he,xavier"); a factor with none named keeps all
   config.seeds = (0, 1, 2)
   if arg == "tiny":
     config.base.image_size = 16

@@ -40,6 +40,10 @@ def test_cells_change_one_factor_from_the_default(tmp_path):
   official = next(c for c in found if c.factor == "official" and c.variant == "clmser")
   assert (official.config.model.norm, official.config.model.fusion) == ("batch", "post_mean")
   assert official.config.task.pixel_range == "symmetric"
+  study.levels = "xavier,he"  # in the grid's order, the other factors' levels all
+  assert [(c.factor, c.level) for c in fidelity.cells(study, str(tmp_path))][::8] == [
+      ("default", "default"), ("init", "he"), ("init", "xavier"), ("official",
+                                                                  "the authors' network")]
   default = next(c for c in found if c.factor == "default" and c.seed == 1)
   assert default.config.seed == 1 and default.config.model.kernel_init == "auto"
   assert default.workdir == str(tmp_path / "inpaint" / "default" / "default" / "clmser" /
@@ -52,6 +56,7 @@ def test_cells_change_one_factor_from_the_default(tmp_path):
     ("pairs", "clmser:unet", r"config\.pairs='clmser:unet'.*A:B of \('clmser'"),
     ("pairs", "clmser", r"config\.pairs='clmser'"),
     ("seeds", (0, 1.5), r"config\.seeds=\(0, 1\.5\)"),
+    ("levels", "he,nope", r"config\.levels='he,nope'.*levels of the factors chosen"),
 ])
 def test_a_bad_study_is_one_line_before_any_run(tmp_path, field, value, pattern):
   study = fidelity_config.get_config("tiny")

@@ -48,12 +48,12 @@ LEVELS = {
     "norm": {"batch norm": {"model.norm": "batch"}},
     "fusion": {"post-activation mean": {"model.fusion": "post_mean"}},
     "output": {"sigmoid": {"model.output_activation": "sigmoid"},
-               "tanh in [-1, 1]": {"model.output_activation": "tanh",
-                                   "task.pixel_range": "symmetric"}},
+               "tanh on pixels in [-1 1]": {"model.output_activation": "tanh",
+                                            "task.pixel_range": "symmetric"}},
     "optimizer": {"sgd 0.01": {"optimizer.name": "sgd", "optimizer.learning_rate": 0.01},
                   "sgd 0.02": {"optimizer.name": "sgd", "optimizer.learning_rate": 0.02},
                   "adam 0.01": {"optimizer.learning_rate": 0.01}},
-    "table3": {"adam 0.01, batch 100": {"optimizer.learning_rate": 0.01, "batch_size": 100}},
+    "table3": {"adam 0.01 at batch 100": {"optimizer.learning_rate": 0.01, "batch_size": 100}},
     "data": {f"{n} training image{'s' * (n > 1)}": {"data.train_images": n} for n in (1, 2, 4)},
     "budget": {"4x steps": {"num_train_steps": 6000, "eval_every_steps": 6000,
                             "checkpoint_every_steps": 6000}},
@@ -99,10 +99,11 @@ def _names(text: str) -> list[str]:
   return [name.strip() for name in str(text).split(",") if name.strip()]
 
 
-def plan(study) -> tuple[list[str], list[tuple[str, str]], list[str]]:
-  """`study.tasks`, `study.pairs` ('A:B,C:D') and `study.factors`, comma-separated, as lists;
+def plan(study) -> tuple[list[str], list[tuple[str, str]], dict[str, list[str]]]:
+  """`study.tasks`, `study.pairs` ('A:B,C:D') and `study.factors`, comma-separated, as lists,
+  and each factor's levels (those `study.levels` names, or all when it names none of them);
   an unknown name or a seed that is not an integer is one `ConfigError` before any run."""
-  tasks, factors = _names(study.tasks), _names(study.factors)
+  tasks, factors, levels = _names(study.tasks), _names(study.factors), _names(study.levels)
   pairs = [tuple(pair.split(":")) for pair in _names(study.pairs)]
   for field, names, allowed in (("tasks", tasks, TASKS), ("factors", factors, LEVELS)):
     if not names or set(names) - set(allowed):
@@ -111,20 +112,26 @@ def plan(study) -> tuple[list[str], list[tuple[str, str]], list[str]]:
   if not pairs or any(len(p) != 2 or set(p) - set(VARIANTS) for p in pairs):
     raise ConfigError(f"config.pairs={study.pairs!r} is not allowed: comma-separated pairs "
                       f"A:B of {tuple(VARIANTS)}, e.g. 'clmser:clmser-w,clmser-n:cae'")
+  known = [level for factor in factors for level in LEVELS[factor]]
+  if set(levels) - set(known):
+    raise ConfigError(f"config.levels={study.levels!r} is not allowed: '' (every level) or "
+                      f"comma-separated levels of the factors chosen, {tuple(known)}")
+  named = {f: [l for l in LEVELS[f] if l in levels] for f in factors}
   seeds = tuple(study.seeds)
   if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
     raise ConfigError(f"config.seeds={study.seeds!r} is not allowed: integers, e.g. 0,1,2")
-  return tasks, pairs, factors
+  return tasks, pairs, {f: named[f] or list(LEVELS[f]) for f in factors}
 
 
 def cells(study, workdir: str) -> list[Cell]:
   """Every run of `study` (`configs/fidelity.py`), in the order they train."""
-  tasks, pairs, factors = plan(study)
+  tasks, pairs, levels = plan(study)
   variants = [v for pair in pairs for v in pair]
   found = []
   for task in tasks:
-    for factor in factors:
-      for level, changes in LEVELS[factor].items():
+    for factor, chosen in levels.items():
+      for level in chosen:
+        changes = LEVELS[factor][level]
         for variant in variants:
           for seed in study.seeds:
             folder = os.path.join(workdir, task, factor, level.replace(" ", "_"), variant,

@@ -5,8 +5,8 @@ updated parameters are not finite, or whose parameters exploded, raises `NonFini
 naming the step and the quantity, before any state from that step is saved; a full disk raises
 `DiskFullError` at the save that failed; SIGTERM (a preemption notice) makes the run save at
 the current step and raise `Preempted`, which ends the command with exit code 0 (and ends a
-study of many runs too, instead of going on to the next run with this one unfinished); a process whose peers died stops with one line instead of
-hanging.
+study of many runs too, instead of going on to the next run with this one unfinished); a
+process whose peers died stops with one line instead of hanging.
 """
 from __future__ import annotations
 

@@ -31,11 +31,13 @@ from ml_collections import config_flags
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from clmser_jax import cli, cpu, data, inference, tasks, train, writers  # pylint: disable=wrong-import-position
-from clmser_jax.analysis import plots, tied_kernels  # pylint: disable=wrong-import-position
-from clmser_jax.models import VARIANTS, build_model  # pylint: disable=wrong-import-position
-from clmser_jax.config import OFFICIAL, ConfigError, task_config  # pylint: disable=wrong-import-position
-from clmser_jax.experiments import runner, sweep  # pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position
+from clmser_jax import cli, cpu, data, inference, tasks, train, writers
+from clmser_jax.analysis import plots, tied_kernels
+from clmser_jax.config import OFFICIAL, ConfigError, task_config
+from clmser_jax.experiments import runner, sweep
+from clmser_jax.models import VARIANTS, build_model
+# pylint: enable=wrong-import-position
 
 # factor -> level -> the fields it changes from the default (`configs/default.py`).
 LEVELS = {

@@ -57,7 +57,7 @@ LEVELS = {
                   "adam 0.01": {"optimizer.learning_rate": 0.01}},
     "table3": {"adam 0.01 at batch 100": {"optimizer.learning_rate": 0.01, "batch_size": 100}},
     "data": {f"{n} training image{'s' * (n > 1)}": {"data.train_images": n} for n in (1, 2, 4)},
-    "budget": {"4x steps": {"num_train_steps": 6000, "eval_every_steps": 6000,
+    "budget": {"6000 steps": {"num_train_steps": 6000, "eval_every_steps": 6000,
                             "checkpoint_every_steps": 6000}},
     "official": {"the authors' network": {
         **{f"model.{k}": v for k, v in OFFICIAL.items()}, "task.pixel_range": "symmetric"}},
@@ -79,21 +79,12 @@ class Cell:
   workdir: str
 
 
-def _set(config, field: str, value):
-  *path, leaf = field.split(".")
-  parent = config
-  for part in path:
-    parent = parent[part]
-  parent[leaf] = value
-
-
 def cell_config(base, task: str, changes: dict, variant: str, seed: int):
   """`base` for `task` with `variant`'s model, `changes` applied and `seed`."""
   config = sweep.variant_config(base, variant)
   config.task = task_config(**TASKS[task])
   config.seed = seed
-  for field, value in changes.items():
-    _set(config, field, value)
+  config.update_from_flattened_dict(changes)
   return config.copy_and_resolve_references()
 
 
@@ -174,11 +165,11 @@ def compare(rows: list[dict], a: str, b: str, metric: str = "psnr") -> dict:
 
 
 def _groups(rows):
-  keys = []
+  """`((task, factor, level), its rows)` in the order the rows first name them."""
+  groups = {}
   for r in rows:
-    if (r["task"], r["factor"], r["level"]) not in keys:
-      keys.append((r["task"], r["factor"], r["level"]))
-  return [(k, [r for r in rows if (r["task"], r["factor"], r["level"]) == k]) for k in keys]
+    groups.setdefault((r["task"], r["factor"], r["level"]), []).append(r)
+  return list(groups.items())
 
 
 def table(rows: list[dict], pairs) -> str:

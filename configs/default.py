@@ -1,9 +1,9 @@
 """Default run: CLmser (Table 2, STL10 preset, d=5) on the embedded photographs.
 
 `--config=configs/default.py:VARIANT` picks clmser | clmser-w | clmser-n | cae | unet; options
-after it: `sgd`, Table 3's SGD at 0.01 instead of Adam at 1e-3; `xavier`, the authors' Xavier
-kernels instead of `auto` (contractive with DPN, He without). With either, CLmser beats
-CLmser-w on reconstruction as in Table 4 (`docs/fidelity.md`).
+after it: `sgd`, Table 3's SGD at 0.01 instead of Adam at 1e-3; `contractive`, contractive
+kernels instead of `auto` (the authors' Xavier at one reflection, `models/init.py`), the base of
+the fidelity study (`docs/fidelity.md`).
 Any field can be overridden: `--config.model.reflections=4`.
 """
 import ml_collections
@@ -13,8 +13,8 @@ from clmser_jax.config import data_config, model_config, task_config
 
 def get_config(arg: str = "clmser") -> ml_collections.ConfigDict:
   variant, *options = arg.split(",")
-  if set(options) - {"sgd", "xavier"}:
-    raise ValueError(f"config options {options} are unknown; allowed: 'sgd', 'xavier'")
+  if set(options) - {"sgd", "contractive"}:
+    raise ValueError(f"config options {options} are unknown; allowed: 'sgd', 'contractive'")
   config = ml_collections.ConfigDict()
   config.dataset = "embedded"  # or "digits", "folder:/path", "list:/path/list.txt", ...
   config.eval_dataset = ""  # "" = held out from `dataset`; or "folder:", "list:", "records:"
@@ -34,7 +34,7 @@ def get_config(arg: str = "clmser") -> ml_collections.ConfigDict:
   if "sgd" in options:
     config.optimizer = ml_collections.ConfigDict(dict(name="sgd", learning_rate=0.01))
   config.model = model_config(variant, "stl10")
-  if "xavier" in options:
-    config.model.kernel_init = "xavier"
+  if "contractive" in options:
+    config.model.kernel_init = "contractive"
   config.task = task_config("reconstruct")
   return config

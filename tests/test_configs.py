@@ -38,13 +38,13 @@ def test_stl10_n_configs(arg, per_class, steps, optimizer):
   assert config.optimizer.learning_rate == 0.01 and config.model.depth == 5  # Tables 2-3
 
 
-def test_default_config_takes_table3_sgd_and_xavier_as_options():
+def test_default_config_takes_table3_sgd_and_contractive_kernels_as_options():
   config = importlib.import_module("configs.default").get_config("clmser-w,sgd")
   validate(config)
   assert (config.optimizer.name, config.optimizer.learning_rate) == ("sgd", 0.01)
   assert (config.model.dcw, config.model.dpn, config.model.kernel_init) == (False, True, "auto")
-  config = importlib.import_module("configs.default").get_config("clmser,xavier")
-  assert (config.model.kernel_init, config.optimizer.name) == ("xavier", "adam")
+  config = importlib.import_module("configs.default").get_config("clmser,contractive")
+  assert (config.model.kernel_init, config.optimizer.name) == ("contractive", "adam")
   assert importlib.import_module("configs.default").get_config().optimizer.name == "adam"
   with pytest.raises(ValueError, match=r"options \['adam2'\] are unknown"):
     importlib.import_module("configs.default").get_config("clmser,adam2")

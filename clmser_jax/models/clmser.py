@@ -55,7 +55,7 @@ class CLmser(nn.Module):
   reflections: int = 1
   activation: str = "relu"
   output_activation: str = "identity"
-  kernel_init: str = "auto"  # 'he' | 'contractive' | 'xavier' | 'auto' (contractive iff dpn)
+  kernel_init: str = "auto"  # 'he' | 'contractive' | 'xavier' | 'auto' (`inits.resolve`)
   contraction_gain: float = 0.9
   norm: str = "none"  # 'none' | 'batch'
   fusion: str = "sum"  # 'sum' | 'post_mean', see `reflections.decoder_neuron`
@@ -65,10 +65,10 @@ class CLmser(nn.Module):
   dtype: jax.typing.DTypeLike = jnp.float32  # compute dtype; parameters stay float32
 
   def _kernel_init(self, stride):
-    if self.kernel_init == "xavier":
-      return inits.xavier
-    contract = self.kernel_init == "contractive" or (self.kernel_init == "auto" and self.dpn)
-    return inits.contractive(stride, self.contraction_gain) if contract else inits.he
+    name = inits.resolve(self.kernel_init, self.dpn, self.reflections)
+    if name == "contractive":
+      return inits.contractive(stride, self.contraction_gain)
+    return {"xavier": inits.xavier, "he": inits.he}[name]
 
   def _norm(self, train: bool):
     """The `norm` hook of `reflect`: one BatchNorm per signal and layer, or none."""
@@ -118,7 +118,7 @@ class CLmser(nn.Module):
 
 
 class CNN(CLmser):
-  """The plain CNN of Table 7: CLmser's encoder (`We_i`; He-initialised, as `dpn=False`) and
+  """The plain CNN of Table 7: CLmser's encoder (`We_i`, initialised as CLmser-n's) and
   the bottom-up half of the label layer (`Ve`), one feed-forward pass (Eq. 3). No decoder, so
   no reconstruction: returns `(None, logits)`. Config validation builds it with `dcw=False`,
   `dpn=False`, one reflection."""

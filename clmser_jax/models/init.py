@@ -1,5 +1,6 @@
-"""Kernel initialisers: He for feed-forward variants, contractive for paired neurons, and
-Xavier for the authors' official network; LeCun for the dense label layer of DSP.
+"""Kernel initialisers: Xavier, the authors' choice and the default (`resolve`); contractive
+where paired neurons iterate; He, the fair comparison of the gradient-flow study; LeCun for
+the dense label layer of DSP.
 
 With DPN the perception phase is the fixed-point iteration `H = f(A H + B x)` whose coupling
 `A` holds `W_i` (bottom-up) and `W_{i+1}^T` (top-down) around every neuron layer (Sec. 3:
@@ -11,6 +12,14 @@ r = 16 overflows. `contractive` draws He kernels and rescales each to operator n
 within 1% here, which the margin `1 - gain` absorbs), so each bottom-up and top-down sweep is a
 contraction in the max-over-layers norm: the reflections converge to the unique equilibrium and
 stay bounded for every r (tests check r = 8 and r = 32).
+
+Xavier kernels (operator norms 1.4-1.8 on Table 2's STL10 network) are not contractive, so
+`auto` keeps them for one reflection only, the setting of all the paper's runs (Table 3): the
+perception is a single bottom-up and top-down sweep, no iteration, and contractive kernels
+only shrink the signal that reaches the upper layers and the error that returns to them
+(Eq. 13: both pass every layer below): the top kernel of a tied network starts with a
+gradient eight orders below the bottom one's (`docs/fidelity.md`). With paired neurons and
+`r > 1` it picks contractive.
 """
 from __future__ import annotations
 
@@ -21,6 +30,14 @@ from clmser_jax import ops
 
 _POWER_ITERATIONS = 100
 _POWER_SIZE = 32  # operator norms of 3x3 convs settle well below 32x32 inputs
+
+
+def resolve(kernel_init: str, dpn: bool, reflections: int) -> str:
+  """The initialiser `kernel_init` names; `auto` is Xavier, or contractive when paired
+  neurons iterate (DPN with `reflections > 1`, see the module docstring)."""
+  if kernel_init != "auto":
+    return kernel_init
+  return "contractive" if dpn and reflections > 1 else "xavier"
 
 
 def he(key, shape, dtype=jnp.float32):

@@ -70,6 +70,24 @@ def test_plan_without_sweep_or_optimizers_keeps_one_folder_per_variant():
   assert [r.config.batch_size for r in swept] == [4, 16]  # ints, as the field
 
 
+def test_plan_keeps_the_configs_model_fields_for_every_variant():
+  """Only the name and the dualities change with the variant (Table 1): an init, a
+  normalisation or more reflections set on the command line reach every run."""
+  base = tiny_config()
+  base.model.update(kernel_init="contractive", fusion="post_mean", output_activation="tanh")
+  runs = sweep.plan(base, ("clmser", "clmser-w", "cae"), "/w")
+  assert [(r.config.model.dcw, r.config.model.dpn) for r in runs] == [
+      (True, True), (False, True), (False, False)]
+  for run in runs:
+    assert (run.config.model.kernel_init, run.config.model.fusion,
+            run.config.model.output_activation) == ("contractive", "post_mean", "tanh")
+  base = tiny_config()
+  base.model.reflections = 2
+  assert [r.config.model.reflections for r in sweep.plan(base, ("clmser",), "/w")] == [2]
+  with pytest.raises(ConfigError, match="model.reflections"):  # CAE has no feedback
+    sweep.plan(base, ("cae",), "/w")
+
+
 @pytest.mark.parametrize("optimizers, spec, message", [
     ((), "no_such_field=1,2", "config.no_such_field does not exist"),
     ((), "batch_size=four", "'four' is not allowed for config.batch_size=8"),

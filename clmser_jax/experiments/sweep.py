@@ -37,12 +37,12 @@ class Run:
 
 
 def variant_config(base, variant: str):
-  """`base` with the model swapped for `variant`, architecture fields kept."""
+  """`base` with its model switched to `variant`: the name and the two dualities (Table 1)
+  from `model_config`, every other model field of `base` (architecture, init, norm,
+  reflections, ...) kept, so one setting is compared across the variants."""
   config = base.copy_and_resolve_references()
-  arch = {k: base.model[k] for k in ("depth", "channels", "strides", "kernel_size",
-                                      "num_classes")}
-  config.model = model_config(variant)
-  config.model.update(arch)
+  identity = model_config(variant)
+  config.model.update({field: identity[field] for field in ("name", "dcw", "dpn")})
   return config
 
 

@@ -8,7 +8,7 @@ from clmser_jax.experiments import fidelity
 from configs import fidelity as fidelity_config
 
 
-def _rows(a, b, level="default"):
+def _rows(a, b, level="base"):
   return ([dict(task="reconstruct", factor="f", level=level, variant="clmser", seed=s, psnr=v,
                 ssim=0.0) for s, v in enumerate(a)]
           + [dict(task="reconstruct", factor="f", level=level, variant="clmser-w", seed=s,
@@ -29,9 +29,9 @@ def test_an_ordering_needs_a_difference_beyond_the_spread():
   assert c["verdict"] == "tie"  # no spread, but below the resolution
 
 
-def test_cells_change_one_factor_from_the_default(tmp_path):
+def test_cells_change_one_factor_from_the_base(tmp_path):
   study = fidelity_config.get_config("tiny")
-  study.factors, study.tasks = "default, init,official", "inpaint"
+  study.factors, study.tasks = "base, init,official", "inpaint"
   found = fidelity.cells(study, str(tmp_path))
   assert len(found) == (1 + 4 + 1) * 4 * 2  # levels x variants x seeds
   he = next(c for c in found if c.level == "he" and c.variant == "clmser-w")
@@ -42,16 +42,16 @@ def test_cells_change_one_factor_from_the_default(tmp_path):
   assert official.config.task.pixel_range == "symmetric"
   study.levels = "xavier,he"  # in the grid's order, the other factors' levels all
   assert [(c.factor, c.level) for c in fidelity.cells(study, str(tmp_path))][::8] == [
-      ("default", "default"), ("init", "he"), ("init", "xavier"), ("official",
+      ("base", "base"), ("init", "he"), ("init", "xavier"), ("official",
                                                                   "the authors' network")]
-  default = next(c for c in found if c.factor == "default" and c.seed == 1)
-  assert default.config.seed == 1 and default.config.model.kernel_init == "auto"
-  assert default.workdir == str(tmp_path / "inpaint" / "default" / "default" / "clmser" /
+  base = next(c for c in found if c.factor == "base" and c.seed == 1)
+  assert base.config.seed == 1 and base.config.model.kernel_init == "contractive"
+  assert base.workdir == str(tmp_path / "inpaint" / "base" / "base" / "clmser" /
                                 "seed1")
 
 
 @pytest.mark.parametrize("field,value,pattern", [
-    ("factors", "default,nope", r"config\.factors='default,nope'.*'init'"),
+    ("factors", "base,nope", r"config\.factors='base,nope'.*'init'"),
     ("tasks", "", r"config\.tasks=''.*'reconstruct', 'inpaint'"),
     ("pairs", "clmser:unet", r"config\.pairs='clmser:unet'.*A:B of \('clmser'"),
     ("pairs", "clmser", r"config\.pairs='clmser'"),
@@ -70,7 +70,7 @@ def test_a_bad_study_is_one_line_before_any_run(tmp_path, field, value, pattern)
 @pytest.mark.slow
 def test_a_tiny_study_writes_its_tables(tmp_path):
   study = fidelity_config.get_config("tiny")
-  study.factors, study.tasks = "default,fusion", "reconstruct"
+  study.factors, study.tasks = "base,fusion", "reconstruct"
   markdown = fidelity.run_study(study, str(tmp_path))
   tables = markdown.split("**tied kernels**")
   assert sum(line.startswith("|") for line in tables[0].splitlines()) == 2 + 2  # + two levels
@@ -88,14 +88,14 @@ def test_a_preempted_run_ends_the_study_and_the_rerun_finishes_it(tmp_path, monk
   """A SIGTERM inside the first run saves it and ends the study there (no table built from an
   unfinished run, no next run started); the same call then resumes that run and finishes."""
   study = fidelity_config.get_config("tiny")
-  study.factors, study.tasks, study.pairs = "default", "reconstruct", "clmser:cae"
+  study.factors, study.tasks, study.pairs = "base", "reconstruct", "clmser:cae"
   monkeypatch.setattr(faults.Preemption, "reached", lambda self, step: step == 1)
   with pytest.raises(faults.Preempted, match="saved the checkpoint at step 1;"):
     fidelity.run_study(study, str(tmp_path))
-  runs = tmp_path / "reconstruct" / "default" / "default"
+  runs = tmp_path / "reconstruct" / "base" / "base"
   assert subprocesses.committed_steps(runs / "clmser" / "seed0") == [1]
   assert not (runs / "clmser" / "seed1").exists() and not (tmp_path / "results").exists()
   monkeypatch.undo()
   markdown = fidelity.run_study(study, str(tmp_path))
-  assert "| default | default |" in markdown
+  assert "| base | base |" in markdown
   assert subprocesses.committed_steps(runs / "clmser" / "seed0")[-1] == 2

@@ -1,5 +1,5 @@
 """Why DCW loses where the paper says it wins: CLmser against CLmser-w (DCW with DPN) and
-CLmser-n against CAE (DCW without), one factor at a time from the default setting, several
+CLmser-n against CAE (DCW without), one factor at a time from a base setting, several
 seeds, reconstruction and point-mask inpainting (`docs/fidelity.md`).
 
   python -m clmser_jax.experiments.fidelity --config=configs/fidelity.py --workdir=runs/fidelity
@@ -8,7 +8,7 @@ Every cell is one `train_and_evaluate` run in `WORKDIR/TASK/FACTOR/LEVEL/VARIANT
 finished one only reloads, so a rerun rebuilds the tables at once, and an interrupted study
 resumes); `WORKDIR/results/` gets `fidelity.md`, `fidelity.csv` (one row per run) and
 `fidelity_TASK.png` (the PSNR difference of each pair at each level, with its spread), and
-`tied_kernels.md`: what the default setting's reconstruction runs learned of a tied kernel
+`tied_kernels.md`: what the base setting's reconstruction runs learned of a tied kernel
 (`analysis/tied_kernels.py`), at the start and the end of training, over the seeds.
 
 A difference between two variants is called an ordering only when it exceeds their spread,
@@ -39,9 +39,9 @@ from clmser_jax.experiments import runner, sweep
 from clmser_jax.models import VARIANTS, build_model
 # pylint: enable=wrong-import-position
 
-# factor -> level -> the fields it changes from the default (`configs/default.py`).
+# factor -> level -> the fields it changes from the base (`configs/fidelity.py`).
 LEVELS = {
-    "default": {"default": {}},
+    "base": {"base": {}},
     "init": {"contractive gain 0.5": {"model.kernel_init": "contractive",
                                       "model.contraction_gain": 0.5},
              "contractive gain 0.99": {"model.kernel_init": "contractive",
@@ -225,10 +225,10 @@ def _start_and_end(config, workdir: str):
 
 def tied_kernel_rows(found: list[Cell]) -> list[dict]:
   """`tied_kernels.alignment` (no DCW) or `pull` (DCW, on the evaluation crops) of every
-  finished reconstruction run of the default setting, at its start and its end."""
+  finished reconstruction run of the base setting, at its start and its end."""
   rows = []
   for cell in found:
-    if (cell.task, cell.factor) != ("reconstruct", "default"):
+    if (cell.task, cell.factor) != ("reconstruct", "base"):
       continue
     model, params = _start_and_end(cell.config, cell.workdir)
     images = None
@@ -277,7 +277,7 @@ def run_study(study, workdir: str) -> str:
     kernels = tied_kernel_table(kernel_rows)
     with open(os.path.join(out, "tied_kernels.md"), "w") as f:
       f.write(kernels)
-    markdown += "\n**tied kernels** (reconstruction, default setting)\n\n" + kernels
+    markdown += "\n**tied kernels** (reconstruction, base setting)\n\n" + kernels
   return markdown
 
 

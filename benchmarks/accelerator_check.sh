@@ -39,7 +39,7 @@ if ((SMOKE)); then
   TESTS=(tests/test_ops.py::test_adjoint_identity "tests/test_train.py::test_resume_is_bit_exact[clmser]")
   BENCH=(--plan smoke --size 64 --compiles 1 --dtype float32 bfloat16 --peak_tflops 1
          --peak_gbps 10)
-  IMAGES=24; IMAGE_SIDE=96; TRAIN_SECONDS=15
+  IMAGES=24; IMAGE_SIDE=96; TRAIN_SECONDS=30
   TRAIN=(--config=configs/celeba.py:clmser,tiny --config.num_train_steps=100000
          --config.log_every_steps=2 --config.eval_every_steps=100000
          --config.checkpoint_every_steps=100000)

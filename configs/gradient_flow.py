@@ -26,7 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.variants = ("clmser", "clmser-w", "clmser-n", "cae")
   config.init = ml_collections.ConfigDict(dict(
       depths=(3, 5, 10, 15), activations=("relu", "sigmoid"),
-      kernel_inits=("auto", "he"),  # 'auto': contractive with DPN, He without (models/init.py)
+      kernel_inits=("auto", "he"),  # 'auto': the models' default, Xavier here (models/init.py)
       num_seeds=3))
   config.train = ml_collections.ConfigDict(dict(
       depths=(5, 15), activations=("relu", "sigmoid"), kernel_init="auto",

@@ -27,11 +27,18 @@ from absl import logging
 from clmser_jax.faults import DiskFullError, InputError, one_line
 
 LOCK_FILE = ".lock"
+UNRESTORABLE = "[]\\"  # orbax saves under a path with `[...]` or `\\` but cannot restore from it
 DAMAGED = "checkpoints_damaged"  # where training moves checkpoints that cannot be read
 
 
 def ensure_writable(workdir: str) -> None:
-  """Creates `workdir`; raises `InputError` when it cannot be created or written to."""
+  """Creates `workdir`; raises `InputError` when it cannot be created or written to, or when
+  its path holds a character of `UNRESTORABLE`, before anything is written there."""
+  bad = "".join(sorted(set(os.path.abspath(workdir)) & set(UNRESTORABLE)))
+  if bad:
+    raise InputError(f"workdir {workdir!r} contains {bad!r}: orbax saves checkpoints under such "
+                     "a path but cannot restore them, so the run could never resume; choose a "
+                     "path without '[', ']' or '\\'")
   try:
     os.makedirs(workdir, exist_ok=True)
     with tempfile.TemporaryFile(dir=workdir):

@@ -210,6 +210,14 @@ def test_a_refused_resume_leaves_the_workdir_as_it_was(tmp_path):
   assert _files_but_the_lock(tmp_path) == before  # config.json included: inference still loads
 
 
+def test_a_workdir_orbax_cannot_restore_from_is_refused_before_anything_is_written(tmp_path):
+  """A checkpoint saved under `[...]` saves, and then no step of it restores: refused first."""
+  workdir = tmp_path / "tanh_in_[-1_1]"
+  with pytest.raises(faults.InputError, match=r"contains '\[\]'.*could never resume"):
+    train.train_and_evaluate(tiny.get_config(steps=2), str(workdir))
+  assert not workdir.exists()
+
+
 def _files_but_the_lock(workdir):
   """Every file's bytes, but the lock's: each run that takes the lock writes its holder there."""
   return {p.relative_to(workdir): p.read_bytes() for p in workdir.rglob("*")

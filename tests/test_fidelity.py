@@ -2,7 +2,7 @@
 import pytest
 
 import subprocesses
-from clmser_jax import faults
+from clmser_jax import checkpoint, faults
 from clmser_jax.config import ConfigError
 from clmser_jax.experiments import fidelity
 from configs import fidelity as fidelity_config
@@ -48,6 +48,12 @@ def test_cells_change_one_factor_from_the_base(tmp_path):
   assert base.config.seed == 1 and base.config.model.kernel_init == "contractive"
   assert base.workdir == str(tmp_path / "inpaint" / "base" / "base" / "clmser" /
                                 "seed1")
+
+
+def test_every_cell_of_the_grid_has_a_folder_orbax_can_restore_from(tmp_path):
+  folders = [c.workdir for c in fidelity.cells(fidelity_config.get_config(), str(tmp_path))]
+  assert len(set(folders)) == len(folders)
+  assert not [f for f in folders if set(f) & set(checkpoint.UNRESTORABLE)]
 
 
 @pytest.mark.parametrize("field,value,pattern", [

@@ -67,6 +67,11 @@ TASKS = {"reconstruct": dict(name="reconstruct"),
          "inpaint": dict(name="inpaint", mask="points", mask_ratio=0.25)}
 
 
+def _folder(level: str) -> str:
+  """A level's folder name: spaces to underscores, brackets dropped (`checkpoint.UNRESTORABLE`)."""
+  return level.replace(" ", "_").replace("[", "").replace("]", "")
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
   """One run of the study."""
@@ -127,7 +132,7 @@ def cells(study, workdir: str) -> list[Cell]:
         changes = LEVELS[factor][level]
         for variant in variants:
           for seed in study.seeds:
-            folder = os.path.join(workdir, task, factor, level.replace(" ", "_"), variant,
+            folder = os.path.join(workdir, task, factor, _folder(level), variant,
                                   f"seed{seed}")
             found.append(Cell(task, factor, level, variant, seed,
                               cell_config(study.base, task, changes, variant, seed), folder))

@@ -32,7 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # pylint: disable=wrong-import-position
-from clmser_jax import cli, cpu, data, inference, tasks, train, writers
+from clmser_jax import checkpoint, cli, cpu, data, inference, tasks, train, writers
 from clmser_jax.analysis import plots, tied_kernels
 from clmser_jax.config import OFFICIAL, ConfigError, task_config
 from clmser_jax.experiments import runner, sweep
@@ -68,8 +68,9 @@ TASKS = {"reconstruct": dict(name="reconstruct"),
 
 
 def _folder(level: str) -> str:
-  """A level's folder name: spaces to underscores, brackets dropped (`checkpoint.UNRESTORABLE`)."""
-  return level.replace(" ", "_").replace("[", "").replace("]", "")
+  """A level's folder name: spaces to underscores, the characters orbax cannot restore from
+  (`checkpoint.UNRESTORABLE`) dropped."""
+  return "".join(c for c in level.replace(" ", "_") if c not in checkpoint.UNRESTORABLE)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -87,6 +87,21 @@ def finish(process: subprocess.Popen, timeout: float = TIMEOUT) -> int:
     raise
 
 
+def children(pid: int) -> set[int]:
+  """The processes that process `pid` started and that still run (Linux's /proc)."""
+  tasks = pathlib.Path(f"/proc/{pid}/task").iterdir()
+  return {int(child) for task in tasks for child in (task / "children").read_text().split()}
+
+
+def running(pid: int) -> bool:
+  """Whether process `pid` still runs (a zombie, ended but not yet reaped, does not)."""
+  try:
+    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+  except FileNotFoundError:
+    return False
+  return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def stop(processes: list[subprocess.Popen]) -> None:
   """Kills whatever is left of `processes` (cleanup after a failed test)."""
   for process in processes:

@@ -226,7 +226,7 @@ def test_a_prepared_copy_trains_exactly_like_its_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_prepare_resumes_after_a_kill_and_refuses_another_dataset(tmp_path):
+def test_prepare_resumes_after_a_kill_its_workers_end_and_another_dataset_is_refused(tmp_path):
   folder = _folder(tmp_path, count=40, size=64)
   _prepare(folder, tmp_path / "whole", shard_size=4)
   out = tmp_path / "killed"
@@ -237,9 +237,12 @@ def test_prepare_resumes_after_a_kill_and_refuses_another_dataset(tmp_path):
   try:
     subprocesses.wait_for(lambda: (out / records.shard_name(2)).exists()
                           or process.poll() is not None)
+    workers = subprocesses.children(process.pid)
     process.send_signal(signal.SIGKILL)
   finally:
     subprocesses.finish(process)
+  assert workers  # the data worker (and its resource tracker): they end with their parent
+  subprocesses.wait_for(lambda: not any(map(subprocesses.running, workers)), timeout=30)
   assert not (out / records.MANIFEST).exists()  # an unfinished copy is not a dataset
   with pytest.raises(InputError, match="is not a prepared dataset"):
     records.Records(str(out))

@@ -23,6 +23,8 @@ import dataclasses
 import functools
 import itertools
 import os
+import threading
+import time
 from typing import Iterator, Sequence
 
 import grain
@@ -37,6 +39,7 @@ MAX_UNREADABLE_IN_A_ROW = 64  # more than this many in a row: the dataset is dam
 # hands the previous batch over to the training process.
 READ_THREADS = 1
 EVAL_THREADS = 4  # the evaluation set is decoded by this many threads of the training process
+PARENT_POLL_S = 1.0  # how often a worker looks whether the process it works for is still there
 
 
 def default_workers() -> int:
@@ -57,8 +60,23 @@ def in_processes(batches: grain.IterDataset, num_workers: int,
     # grain reads its absl flags when it starts workers; outside an absl program (a notebook,
     # the tests) they keep their defaults.
     flags.FLAGS.mark_as_parsed()
-  return batches.mp_prefetch(grain.MultiprocessingOptions(
-      num_workers=num_workers, per_worker_buffer_size=prefetch))
+  return batches.mp_prefetch(
+      grain.MultiprocessingOptions(num_workers=num_workers, per_worker_buffer_size=prefetch),
+      worker_init_fn=functools.partial(_end_with, os.getpid()))
+
+
+def _end_with(parent: int, worker: int, num_workers: int) -> None:
+  """In each worker: ends it once process `parent` is gone. grain stops its workers when the
+  iterator closes; a parent killed outright (SIGKILL, the kernel's OOM killer) never closes it,
+  and its workers would wait for good, each holding its memory and shared batches."""
+  del worker, num_workers
+
+  def watch():
+    while os.getppid() == parent:
+      time.sleep(PARENT_POLL_S)
+    os._exit(1)  # pylint: disable=protected-access
+
+  threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 class Reader:

@@ -214,7 +214,7 @@ def figure(rows: list[dict], pairs, task: str, path: str) -> None:
   ax.invert_yaxis()
   ax.set_xlabel("PSNR difference (dB); bars: spread_a + spread_b")
   ax.set_title(f"{task}: does DCW help? (positive: the DCW variant wins)")
-  ax.legend(loc="lower right")
+  ax.legend(loc="best")
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)

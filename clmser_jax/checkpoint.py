@@ -38,7 +38,7 @@ def ensure_writable(workdir: str) -> None:
   if bad:
     raise InputError(f"workdir {workdir!r} contains {bad!r}: orbax saves checkpoints under such "
                      "a path but cannot restore them, so the run could never resume; choose a "
-                     "path without '[', ']' or '\\'")
+                     f"path without {' or '.join(map(repr, UNRESTORABLE))}")
   try:
     os.makedirs(workdir, exist_ok=True)
     with tempfile.TemporaryFile(dir=workdir):

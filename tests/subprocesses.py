@@ -17,6 +17,7 @@ import time
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import psutil
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TIMEOUT = 240  # seconds for any one run; a hang fails the test instead of stalling CI
@@ -87,19 +88,12 @@ def finish(process: subprocess.Popen, timeout: float = TIMEOUT) -> int:
     raise
 
 
-def children(pid: int) -> set[int]:
-  """The processes that process `pid` started and that still run (Linux's /proc)."""
-  tasks = pathlib.Path(f"/proc/{pid}/task").iterdir()
-  return {int(child) for task in tasks for child in (task / "children").read_text().split()}
-
-
-def running(pid: int) -> bool:
-  """Whether process `pid` still runs (a zombie, ended but not yet reaped, does not)."""
+def running(process: psutil.Process) -> bool:
+  """Whether `process` still runs (a zombie, ended but not yet reaped, does not)."""
   try:
-    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-  except FileNotFoundError:
+    return process.status() != psutil.STATUS_ZOMBIE
+  except psutil.NoSuchProcess:
     return False
-  return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
@@ -227,7 +228,8 @@ def test_a_prepared_copy_trains_exactly_like_its_folder(tmp_path):
 
 @pytest.mark.slow
 def test_prepare_resumes_after_a_kill_its_workers_end_and_another_dataset_is_refused(tmp_path):
-  folder = _folder(tmp_path, count=40, size=64)
+  count = 400  # enough that the kill lands while the copy is under way
+  folder = _folder(tmp_path, count=count, size=64)
   _prepare(folder, tmp_path / "whole", shard_size=4)
   out = tmp_path / "killed"
   command = [sys.executable, "-m", "clmser_jax.data.prepare", f"--dataset=folder:{folder}",
@@ -237,7 +239,7 @@ def test_prepare_resumes_after_a_kill_its_workers_end_and_another_dataset_is_ref
   try:
     subprocesses.wait_for(lambda: (out / records.shard_name(2)).exists()
                           or process.poll() is not None)
-    workers = subprocesses.children(process.pid)
+    workers = psutil.Process(process.pid).children()
     process.send_signal(signal.SIGKILL)
   finally:
     subprocesses.finish(process)
@@ -249,8 +251,8 @@ def test_prepare_resumes_after_a_kill_its_workers_end_and_another_dataset_is_ref
   result = subprocesses.run(command)
   assert result.returncode == 0, result.stderr[-2000:]
   whole, resumed = records.Records(str(tmp_path / "whole")), records.Records(str(out))
-  assert len(whole) == len(resumed) == 40
-  for i in range(40):
+  assert len(whole) == len(resumed) == count
+  for i in range(count):
     np.testing.assert_array_equal(whole[i], resumed[i])
   result = subprocesses.run([*command[:3], f"--dataset=folder:{tmp_path}", *command[4:]])
   assert result.returncode == 1
